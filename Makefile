@@ -1,0 +1,67 @@
+# ustack — the README's two commands are `make demo` and `make test`. Both first run
+# scripts/setup.sh (installs missing Debian packages), then build incrementally into build/.
+
+BUILD      ?= build
+FUZZ_BUILD ?= $(BUILD)/fuzz
+ASAN_BUILD ?= $(BUILD)/asan
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := -G Ninja
+CTEST      := ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+.PHONY: all setup build fuzz-build asan-build demo test test-unit test-interop test-fuzz \
+        test-asan bench format check-format clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD)/build.ninja: | setup
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DUSTACK_FUZZ_BIN_DIR=$(CURDIR)/$(FUZZ_BUILD)/fuzz
+
+build: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Fuzz targets need clang (libFuzzer); they live in their own build tree.
+$(FUZZ_BUILD)/build.ninja: | setup
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DUSTACK_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+fuzz-build: setup $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build of everything, unit tests run under it.
+$(ASAN_BUILD)/build.ninja: | setup
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DUSTACK_SANITIZE=ON -DUSTACK_BENCH=OFF
+
+asan-build: setup $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+demo: build
+	$(BUILD)/ustack demo
+
+# Everything CI runs: unit, interop and fuzz-smoke tests on the normal build, then the unit
+# tests again under ASan+UBSan.
+test: build fuzz-build asan-build
+	$(CTEST)
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L unit
+
+test-unit: build
+	$(CTEST) -L unit
+test-interop: build
+	$(CTEST) -L interop
+test-fuzz: build fuzz-build
+	$(CTEST) -L fuzz-smoke
+test-asan: asan-build
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L unit
+
+bench: build
+	bench/run.sh $(BUILD)
+
+format:
+	git ls-files '*.h' '*.cc' | xargs clang-format -i
+check-format:
+	tools/check_format.sh
+
+clean:
+	rm -rf $(BUILD)

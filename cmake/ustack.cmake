@@ -1,0 +1,35 @@
+# Helpers shared by every layer folder.
+
+# ustack_layer(<name> [DEPS <libs...>] [PUBLIC_LIBS <libs...>])
+# Builds src/ustack/<name>/*.cc into the static library ustack_<name>. Sources are globbed per
+# folder (CONFIGURE_DEPENDS) so adding a file to a layer needs no CMake edit.
+function(ustack_layer name)
+  cmake_parse_arguments(L "" "" "DEPS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
+  file(GLOB hdrs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.h)
+  if(srcs)
+    add_library(ustack_${name} STATIC ${srcs} ${hdrs})
+    target_include_directories(ustack_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(ustack_${name} PUBLIC ${L_DEPS})
+  else()
+    add_library(ustack_${name} INTERFACE)
+    target_include_directories(ustack_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(ustack_${name} INTERFACE ${L_DEPS})
+  endif()
+  add_library(ustack::${name} ALIAS ustack_${name})
+endfunction()
+
+# ustack_unit_tests(<layer> DEPS <libs...>)
+# Builds tests/unit/<layer>/*_test.cc into one GoogleTest binary, labelled "unit".
+function(ustack_unit_tests layer)
+  cmake_parse_arguments(T "" "" "DEPS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
+  if(NOT srcs)
+    return()
+  endif()
+  add_executable(unit_${layer} ${srcs})
+  target_link_libraries(unit_${layer} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_include_directories(unit_${layer} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  gtest_discover_tests(unit_${layer} TEST_PREFIX "unit.${layer}." PROPERTIES LABELS unit
+                       DISCOVERY_TIMEOUT 30)
+endfunction()

@@ -1,0 +1,78 @@
+// base/drop_reason.h — why a packet died, as a type (cf. Linux SKB_DROP_REASON_*).
+//
+// Every drop in ustack names one of these reasons, bumps a per-stack counter and emits a trace
+// event, so "where did my packet go" always has an answer. Add reasons at the end of a group;
+// names are what `ustack` prints and what tests assert on.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace ustack {
+
+#define USTACK_DROP_REASONS(X)                                     \
+  X(kNone, "not dropped")                                          \
+  X(kNotSpecified, "unspecified")                                  \
+  /* devices and rings */                                          \
+  X(kDevDown, "device is down")                                    \
+  X(kRxRingFull, "RX ring full: no descriptor posted (rx_missed)") \
+  X(kTxRingFull, "TX ring full")                                   \
+  X(kQdiscDrop, "transmit queue (qdisc) full")                     \
+  X(kNoBuffer, "buffer pool exhausted")                            \
+  X(kFrameTooLong, "frame longer than device MTU + link header")   \
+  X(kFrameTooShort, "frame shorter than a link header")            \
+  X(kFaultInjected, "dropped by the fault injector")               \
+  X(kDevIoError, "device read/write failed")                       \
+  /* link */                                                       \
+  X(kOtherHost, "destination MAC is not ours (PACKET_OTHERHOST)")  \
+  X(kUnknownEtherType, "no handler for EtherType")                 \
+  X(kNeighFailed, "neighbour resolution failed")                   \
+  X(kNeighQueueFull, "neighbour queue full")                       \
+  /* wire validation */                                            \
+  X(kTruncated, "packet truncated")                                \
+  X(kBadLength, "impossible length field")                         \
+  X(kBadHeader, "malformed header")                                \
+  X(kBadChecksum, "bad checksum")                                  \
+  X(kBadVersion, "unsupported version")                            \
+  X(kBadOption, "malformed option")                                \
+  /* network and transport (used from issue 3 on) */               \
+  X(kNoRoute, "no route to destination")                           \
+  X(kTtlExpired, "TTL expired in transit")                         \
+  X(kNotForwarding, "not ours and ip_forward is off")              \
+  X(kUnknownProtocol, "no handler for IP protocol")                \
+  X(kFragNeeded, "needs fragmentation but DF set")                 \
+  X(kReasmTimeout, "fragment reassembly timed out")                \
+  X(kReasmOverlap, "overlapping fragments")                        \
+  X(kReasmMemory, "reassembly memory limit")                       \
+  X(kFilter, "dropped by a netfilter rule")                        \
+  X(kNoSocket, "no socket for destination port")                   \
+  X(kSocketRcvBuff, "socket receive buffer full")                  \
+  X(kTcpOutOfWindow, "TCP segment outside the receive window")
+
+enum class DropReason : uint8_t {
+#define USTACK_X(name, text) name,
+  USTACK_DROP_REASONS(USTACK_X)
+#undef USTACK_X
+      kCount
+};
+
+constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+
+// Stable identifier ("RxRingFull") and human text ("RX ring full: ...").
+std::string_view drop_reason_name(DropReason r);
+std::string_view drop_reason_text(DropReason r);
+
+// Per-stack drop counters, indexed by reason (cf. the kfree_skb tracepoint's reason histogram).
+class DropCounters {
+ public:
+  void count(DropReason r) { ++n_[static_cast<size_t>(r)]; }
+  uint64_t get(DropReason r) const { return n_[static_cast<size_t>(r)]; }
+  uint64_t total() const;
+  void clear() { n_ = {}; }
+
+ private:
+  std::array<uint64_t, kDropReasonCount> n_{};
+};
+
+}  // namespace ustack
