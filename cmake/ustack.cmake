@@ -20,16 +20,19 @@ function(ustack_layer name)
 endfunction()
 
 # ustack_unit_tests(<layer> DEPS <libs...>)
-# Builds tests/unit/<layer>/*_test.cc into one GoogleTest binary, labelled "unit".
+# Each tests/unit/<layer>/<name>_test.cc becomes its own GoogleTest binary unit_<layer>_<name>
+# (small binaries: one broken file never blocks the others), tests labelled "unit".
 function(ustack_unit_tests layer)
   cmake_parse_arguments(T "" "" "DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
-  if(NOT srcs)
-    return()
-  endif()
-  add_executable(unit_${layer} ${srcs})
-  target_link_libraries(unit_${layer} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  target_include_directories(unit_${layer} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
-  gtest_discover_tests(unit_${layer} TEST_PREFIX "unit.${layer}." PROPERTIES LABELS unit
-                       DISCOVERY_TIMEOUT 30)
+  foreach(src ${srcs})
+    get_filename_component(name ${src} NAME_WE)
+    string(REGEX REPLACE "_test$" "" name ${name})
+    set(exe unit_${layer}_${name})
+    add_executable(${exe} ${src})
+    target_link_libraries(${exe} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+    target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+    gtest_discover_tests(${exe} TEST_PREFIX "unit.${layer}.${name}." PROPERTIES LABELS unit
+                         DISCOVERY_TIMEOUT 30)
+  endforeach()
 endfunction()
