@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "ustack/base/checksum.h"
+
 namespace ustack::wire {
 
 struct MacAddr {
@@ -52,6 +54,16 @@ struct Ipv4Addr {
   std::string to_string() const;
 
   constexpr auto operator<=>(const Ipv4Addr&) const = default;
+};
+
+// The IPv4 pseudo-header UDP and TCP checksums cover (RFC 768, RFC 9293 §3.1).
+struct Ipv4Pseudo {
+  Ipv4Addr src;
+  Ipv4Addr dst;
+  // Partial sum for `proto` and the transport length (header + payload).
+  constexpr uint16_t sum(uint8_t proto, uint16_t len) const {
+    return pseudo_header_sum_v4(src.v, dst.v, proto, len);
+  }
 };
 
 // Netmask for a prefix length (0..32) in host order.
