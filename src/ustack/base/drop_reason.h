@@ -24,6 +24,7 @@ namespace ustack {
   X(kFrameTooShort, "frame shorter than a link header")            \
   X(kFaultInjected, "dropped by the fault injector")               \
   X(kDevIoError, "device read/write failed")                       \
+  X(kNoCarrier, "no link attached (no carrier)")                   \
   /* link */                                                       \
   X(kOtherHost, "destination MAC is not ours (PACKET_OTHERHOST)")  \
   X(kUnknownEtherType, "no handler for EtherType")                 \
