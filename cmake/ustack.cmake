@@ -32,6 +32,7 @@ function(ustack_unit_tests layer)
     add_executable(${exe} ${src})
     target_link_libraries(${exe} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
     target_include_directories(${exe} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+    target_compile_definitions(${exe} PRIVATE USTACK_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
     gtest_discover_tests(${exe} TEST_PREFIX "unit.${layer}.${name}." PROPERTIES LABELS unit
                          DISCOVERY_TIMEOUT 30)
   endforeach()

@@ -56,6 +56,10 @@ struct Ipv4Addr {
   constexpr auto operator<=>(const Ipv4Addr&) const = default;
 };
 
+// IP protocol numbers (IANA); the protocol field stays a uint8_t so any byte is representable.
+enum class IpProto : uint8_t { kIcmp = 1, kTcp = 6, kUdp = 17 };
+constexpr uint8_t to_u8(IpProto p) { return static_cast<uint8_t>(p); }
+
 // The IPv4 pseudo-header UDP and TCP checksums cover (RFC 768, RFC 9293 §3.1).
 struct Ipv4Pseudo {
   Ipv4Addr src;
@@ -64,6 +68,7 @@ struct Ipv4Pseudo {
   constexpr uint16_t sum(uint8_t proto, uint16_t len) const {
     return pseudo_header_sum_v4(src.v, dst.v, proto, len);
   }
+  constexpr uint16_t sum(IpProto proto, uint16_t len) const { return sum(to_u8(proto), len); }
 };
 
 // Netmask for a prefix length (0..32) in host order.

@@ -26,11 +26,6 @@ inline constexpr size_t kIpv4MinHeaderLen = 20;
 inline constexpr size_t kIpv4MaxHeaderLen = 60;  // IHL is 4 bits of 32-bit words
 inline constexpr size_t kIpv4MaxTotalLen = 65535;
 
-// The Protocol field (RFC 790 / IANA). Any other byte stays representable: the field is a
-// uint8_t everywhere and this enum only names the values we handle.
-enum class IpProto : uint8_t { kIcmp = 1, kTcp = 6, kUdp = 17 };
-constexpr uint8_t to_u8(IpProto p) { return static_cast<uint8_t>(p); }
-
 class IcmpQuote;
 
 class Ipv4View {

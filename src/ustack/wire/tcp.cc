@@ -8,7 +8,6 @@
 namespace ustack::wire {
 namespace {
 
-constexpr uint8_t kProtoTcp = 6;  // IANA protocol number, for the pseudo-header
 constexpr size_t kMaxSegmentLen = 0xffff;
 
 }  // namespace
@@ -52,7 +51,7 @@ bool TcpView::checksum_ok(const Ipv4Pseudo& ph) const {
   // Summing the segment with its checksum in place gives 0xffff (negative zero) when it
   // verifies. The sum cannot be +0: the pseudo-header's protocol word is non-zero.
   const uint16_t len = static_cast<uint16_t>(b_.size());
-  return csum_partial(b_, ph.sum(kProtoTcp, len)) == 0xffff;
+  return csum_partial(b_, ph.sum(IpProto::kTcp, len)) == 0xffff;
 }
 
 Result<TcpRepr, WireError> TcpRepr::parse(const TcpView& v, const Ipv4Pseudo& ph, Checksum check) {
@@ -87,7 +86,7 @@ void TcpRepr::emit(std::span<uint8_t> segment, const Ipv4Pseudo& ph) const {
   store_be16(segment, 18, urgent);
   options.emit(segment.subspan(kTcpHeaderLen, hlen - kTcpHeaderLen));
   const uint16_t len = static_cast<uint16_t>(segment.size());
-  store_be16(segment, 16, csum_finish(csum_partial(segment, ph.sum(kProtoTcp, len))));
+  store_be16(segment, 16, csum_finish(csum_partial(segment, ph.sum(IpProto::kTcp, len))));
 }
 
 }  // namespace ustack::wire

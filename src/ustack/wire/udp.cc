@@ -8,12 +8,10 @@
 namespace ustack::wire {
 namespace {
 
-constexpr uint8_t kIpProtoUdp = 17;
-
 // One's-complement sum over pseudo-header, header and payload. The pseudo-header length is
 // the UDP length (RFC 768), which is datagram.size() for a parsed view or an emit buffer.
 uint16_t udp_sum(std::span<const uint8_t> datagram, const Ipv4Pseudo& ph) {
-  return csum_partial(datagram, ph.sum(kIpProtoUdp, static_cast<uint16_t>(datagram.size())));
+  return csum_partial(datagram, ph.sum(IpProto::kUdp, static_cast<uint16_t>(datagram.size())));
 }
 
 // Writes everything but the checksum field, which is left 0.
