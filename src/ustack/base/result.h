@@ -30,6 +30,10 @@ class [[nodiscard]] Result {
   using value_type = T;
   using error_type = E;
 
+  // Construct the value in place (no temporary to copy: parsers fill a Repr inside its Result).
+  template <class... Args>
+  explicit Result(std::in_place_t, Args&&... args)
+      : v_(std::in_place_index<0>, std::forward<Args>(args)...) {}
   Result(const T& v) : v_(std::in_place_index<0>, v) {}        // NOLINT: implicit by design
   Result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}  // NOLINT
   template <class E2, class = std::enable_if_t<std::is_convertible_v<E2, E>>>

@@ -13,12 +13,6 @@ int hex_digit(char c) {
 }
 }  // namespace
 
-MacAddr MacAddr::from_bytes(std::span<const uint8_t> six) {
-  MacAddr m;
-  std::memcpy(m.b.data(), six.data(), 6);
-  return m;
-}
-
 std::optional<MacAddr> MacAddr::parse(std::string_view s) {
   if (s.size() != 17) return std::nullopt;
   MacAddr m;

@@ -4,6 +4,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -17,7 +18,11 @@ struct MacAddr {
   std::array<uint8_t, 6> b{};
 
   static constexpr MacAddr broadcast() { return {{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
-  static MacAddr from_bytes(std::span<const uint8_t> six);
+  static MacAddr from_bytes(std::span<const uint8_t> six) {
+    MacAddr m;
+    std::memcpy(m.b.data(), six.data(), 6);
+    return m;
+  }
   // "02:00:00:00:00:01" (also accepts '-' separators); nullopt if malformed.
   static std::optional<MacAddr> parse(std::string_view s);
 

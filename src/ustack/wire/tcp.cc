@@ -57,9 +57,9 @@ bool TcpView::checksum_ok(const Ipv4Pseudo& ph) const {
 Result<TcpRepr, WireError> TcpRepr::parse(const TcpView& v, const Ipv4Pseudo& ph, Checksum check) {
   if (v.bytes().size() > kMaxSegmentLen) return Err{WireError::kBadLength};
   if (check == Checksum::kVerify && !v.checksum_ok(ph)) return Err{WireError::kBadChecksum};
-  auto opts = TcpOptions::parse(v.options());
-  if (!opts) return Err{opts.error()};
-  TcpRepr r;
+  Result<TcpRepr, WireError> out(std::in_place);  // filled in place: no Repr copies
+  TcpRepr& r = *out;
+  if (auto ok = TcpOptions::parse_into(v.options(), r.options); !ok) return Err{ok.error()};
   r.src_port = v.src_port();
   r.dst_port = v.dst_port();
   r.seq = v.seq();
@@ -67,8 +67,7 @@ Result<TcpRepr, WireError> TcpRepr::parse(const TcpView& v, const Ipv4Pseudo& ph
   r.flags = v.flags();
   r.window = v.window();
   r.urgent = v.urgent();
-  r.options = *opts;
-  return r;
+  return out;
 }
 
 void TcpRepr::emit(std::span<uint8_t> segment, const Ipv4Pseudo& ph) const {

@@ -93,12 +93,25 @@ bool operator==(const SackBlocks& a, const SackBlocks& b) {
 }
 
 Result<TcpOptions, WireError> TcpOptions::parse(std::span<const uint8_t> opts) {
-  TcpOptions o;
+  Result<TcpOptions, WireError> out(std::in_place);
+  if (auto r = parse_into(opts, *out); !r) return Err{r.error()};
+  return out;
+}
+
+Result<void, WireError> TcpOptions::parse_into(std::span<const uint8_t> opts, TcpOptions& o) {
+  o = TcpOptions{};
+  // Fast paths, as Linux's tcp_fast_parse_options(): no options, or exactly the aligned
+  // NOP NOP Timestamps that every data segment of a timestamping connection carries.
+  if (opts.empty()) return Ok();
+  if (opts.size() == 12 && load_be32(opts, 0) == 0x0101080a) {
+    o.timestamps = TcpTimestamps{load_be32(opts, 4), load_be32(opts, 8)};
+    return Ok();
+  }
   TcpOptionReader reader(opts);
   for (;;) {
     auto r = reader.next();
     if (!r) return Err{r.error()};
-    if (!*r) return o;
+    if (!*r) return Ok();
     const TcpOption& opt = **r;
     const size_t len = opt.data.size() + 2;  // back to the on-wire length (NOP: unused)
     // Wrong lengths for known kinds are skipped, as Linux does (see the file comment).

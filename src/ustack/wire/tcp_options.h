@@ -144,6 +144,8 @@ struct TcpOptions {
 
   // Parses an options area (TcpView::options()); see the file comment for the rules.
   static Result<TcpOptions, WireError> parse(std::span<const uint8_t> opts);
+  // The same, filling `out` (reset first): no TcpOptions temporary on the hot path.
+  static Result<void, WireError> parse_into(std::span<const uint8_t> opts, TcpOptions& out);
 
   // Bytes emit() writes: a multiple of 4, at most kTcpMaxOptionsLen.
   size_t len() const;
