@@ -71,7 +71,7 @@ XmitStatus RingDevice::xmit(Instant now, PacketPtr frame) {
 }
 
 // Move frames from the qdisc into free TX descriptors, then ring the doorbell (hw_tx).
-void RingDevice::qdisc_run(Instant now) {
+bool RingDevice::qdisc_run(Instant now) {
   bool posted = false;
   while (!qdisc_.empty()) {
     // Completed descriptors are reclaimed only by the NAPI poll (as e1000e/ixgbe clean TX in
@@ -93,6 +93,7 @@ void RingDevice::qdisc_run(Instant now) {
     posted = true;
   }
   if (posted) hw_tx(now);
+  return posted;
 }
 
 void RingDevice::tx_hw_finish(Instant now, bool ok, DropReason why) {
@@ -157,6 +158,17 @@ void RingDevice::rx_hw_commit(Instant now, uint32_t len, uint64_t trace_id) {
   raise_irq(now);
 }
 
+void RingDevice::rx_hw_error(Instant now, DropReason why, size_t len, int err, uint64_t trace_id) {
+  ++stats_.rx_errors;
+  if (why == DropReason::kFrameTooLong || why == DropReason::kFrameTooShort) {
+    ++stats_.rx_length_errors;
+  }
+  tel_->drop(now, Layer::kDev, why, trace_id, [&] {
+    return err != 0 ? fmt::format("{} rx len={} mtu={} errno={}", cfg_.name, len, cfg_.mtu, err)
+                    : fmt::format("{} rx len={} mtu={}", cfg_.name, len, cfg_.mtu);
+  });
+}
+
 bool RingDevice::rx_hw_receive(Instant now, std::span<const uint8_t> frame, uint64_t trace_id) {
   if (!up_) {
     tel_->drop(now, Layer::kDev, DropReason::kDevDown, trace_id,
@@ -172,11 +184,7 @@ bool RingDevice::rx_hw_receive(Instant now, std::span<const uint8_t> frame, uint
     return false;
   }
   if (frame.size() > max_frame_len(cfg_.mtu) || frame.size() > b->tailroom()) {
-    ++stats_.rx_errors;
-    ++stats_.rx_length_errors;
-    tel_->drop(now, Layer::kDev, DropReason::kFrameTooLong, trace_id, [&] {
-      return fmt::format("{} rx len={} mtu={}", cfg_.name, frame.size(), cfg_.mtu);
-    });
+    rx_hw_error(now, DropReason::kFrameTooLong, frame.size(), 0, trace_id);
     return false;
   }
   auto dst = b->put(frame.size());
@@ -198,7 +206,11 @@ int RingDevice::poll(Instant now, int budget, RxSink& sink) {
   ++ring_stats_.napi_polls;
   reclaim_tx(now);
   refill_rx();  // descriptors left unposted by an empty pool get another chance
-  if (!qdisc_.empty()) qdisc_run(now);
+  const bool kicked = !qdisc_.empty() && qdisc_run(now);
+  // A busy medium (a TAP write that returned EAGAIN) left descriptors unsent and nothing new
+  // was posted to ring the doorbell: kick the hardware again, once per poll, or a ring full
+  // of them would never drain.
+  if (!kicked && tx_.hw_count() > 0) hw_tx(now);
   hw_rx(now);
   int done = 0;
   while (done < budget && rx_.can_clean()) {

@@ -67,7 +67,9 @@ class RingDevice : public NetDevice {
  protected:
   // ---- driver hooks ----
   // Send what the TX ring holds (tx_ring_hw().hw_peek()), finishing each descriptor with
-  // tx_hw_finish(). May stop early (medium busy): the rest stays queued for the next call.
+  // tx_hw_finish(). May stop early (medium busy): the rest stays in the ring, and the next
+  // NAPI poll calls hw_tx() again even when no new descriptor was posted (as does the next
+  // xmit that posts one).
   virtual void hw_tx(Instant now) = 0;
   // Polled media (TAP) pull frames into posted RX descriptors here; pushing media do nothing.
   virtual void hw_rx(Instant /*now*/) {}
@@ -83,12 +85,17 @@ class RingDevice : public NetDevice {
   // how many bytes were written (the rest is trimmed).
   PacketBuffer* rx_hw_buffer();
   void rx_hw_commit(Instant now, uint32_t len, uint64_t trace_id = 0);
+  // The medium delivered a broken frame or failed to deliver one (I/O error, too short, too
+  // long): counted in rx_errors (and rx_length_errors for a bad length) and traced with `why`.
+  // `len` is what the medium reported, `err` an errno (0 if none). The posted descriptor is
+  // left posted: the driver must not have committed it.
+  void rx_hw_error(Instant now, DropReason why, size_t len, int err = 0, uint64_t trace_id = 0);
   // Raise the interrupt: if unmasked, mask it and schedule NAPI (once per poll cycle).
   void raise_irq(Instant now);
   Telemetry& tel() { return *tel_; }
 
  private:
-  void qdisc_run(Instant now);
+  bool qdisc_run(Instant now);  // true if it posted descriptors (and rang hw_tx)
   void reclaim_tx(Instant now);
   void refill_rx();
   void drain_rings();
