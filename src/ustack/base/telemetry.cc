@@ -16,7 +16,7 @@ std::string_view layer_name(Layer l) {
 
 std::string format_event(const TraceEvent& e) {
   char head[128];
-  std::snprintf(head, sizeof head, "%12s %-8.*s %-4.*s %-13.*s", e.time.to_string().c_str(),
+  std::snprintf(head, sizeof head, "%12s %-8.*s %-4.*s %-14.*s ", e.time.to_string().c_str(),
                 static_cast<int>(e.node.size()), e.node.data(),
                 static_cast<int>(layer_name(e.layer).size()), layer_name(e.layer).data(),
                 static_cast<int>(e.action.size()), e.action.data());

@@ -1,10 +1,30 @@
 // The `ustack` command line.
 #include <CLI/CLI.hpp>
 
+#include "ustack/cli/demo.h"
+
 int main(int argc, char** argv) {
-  CLI::App app{"ustack: a userspace TCP/IP stack"};
+  CLI::App app{"ustack: a userspace TCP/IP stack built the way Linux builds its own"};
   app.require_subcommand(1);
+
+  ustack::cli::DemoOptions demo;
+  auto* d = app.add_subcommand(
+      "demo", "two simulated hosts on one cable: every frame's journey through rings and NAPI");
+  d->add_option("--seed", demo.seed, "seed for every random choice (fault injection)");
+  d->add_option("--burst", demo.burst, "scene 3: datagrams sent back to back")
+      ->check(CLI::Range(1, 100000));
+  d->add_option("--rx-ring", demo.rx_ring, "scene 3: bob's RX descriptor ring size")
+      ->check(CLI::Range(1, 65536));
+  d->add_option("--loss", demo.loss, "scene 4: drop probability on alice's TX")
+      ->check(CLI::Range(0.0, 1.0));
+  d->add_option("--corrupt", demo.corrupt, "scene 4: bit-flip probability on alice's TX")
+      ->check(CLI::Range(0.0, 1.0));
+  d->add_option("--pcap", demo.pcap_prefix, "write <prefix>-alice.pcap and <prefix>-bob.pcap");
+  d->add_flag("--quiet", demo.quiet, "print the scenes' results only, not every event");
+  int rc = 0;
+  d->callback([&] { rc = ustack::cli::run_demo(demo, stdout); });
+
   app.add_subcommand("version", "print the version")->callback([] { std::puts("ustack 0.1.0"); });
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  return rc;
 }
