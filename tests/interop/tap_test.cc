@@ -9,7 +9,7 @@
 // The device the tests drive is PcapCapture(TapDevice), writing one file (both directions) into
 // a ScratchDir that is kept when a test fails. Each test ends by checking that the file holds
 // exactly the frames the test saw and that tshark finds no malformed frame or bad checksum in
-// it.
+// it. The fault test puts a FaultInjector around that: FaultInjector(PcapCapture(TapDevice)).
 //
 // Linux on the far end checks our frames (its counters, its neighbour table, ping's verdict);
 // we check Linux's frames with the wire parsers; tshark checks both. Nothing leaves the
@@ -22,10 +22,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <thread>
 #include <variant>
@@ -36,6 +38,7 @@
 #include "tools/scratch_dir.h"
 #include "ustack/base/byteorder.h"
 #include "ustack/buf/pool.h"
+#include "ustack/dev/fault_injector.h"
 #include "ustack/dev/napi.h"
 #include "ustack/dev/pcap.h"
 #include "ustack/wire/arp.h"
@@ -510,6 +513,123 @@ TEST_F(TapInterop, DeletedInterfaceFailsCleanly) {
   EXPECT_EQ(dev_->stats().rx_errors, 1u);
   EXPECT_EQ(tel.drops().get(DropReason::kDevIoError), 2u);
   expect_capture_is_what_we_saw();  // the one frame we tried to send
+}
+
+// FaultInjector(PcapCapture(TapDevice)): the injector, outermost, drops half of what we send
+// before the capture sees it, so the capture records the wire: what Linux was given.
+class TapFaultInterop : public TapInterop {
+ protected:
+  // Each TX frame costs exactly one draw from the TX stream (only drop is nonzero), so which
+  // frames die depends only on the order of the frames we send, never on timing. With this seed
+  // the first draw passes (our ARP reply reaches Linux, so nothing waits a second for ARP to
+  // retry) and 8 of the 20 echo replies after it are dropped (ARP reply first, D = dropped):
+  // .....DD..D.DD....DD.D
+  static constexpr uint64_t kSeed = 3;
+  static constexpr uint64_t kEchoRepliesDropped = 8;
+
+  std::unique_ptr<NetDevice> wrap(std::unique_ptr<NetDevice> capture) override {
+    FaultInjectorConfig cfg;
+    cfg.tx.drop = 0.5;
+    cfg.seed = kSeed;
+    auto fi = std::make_unique<FaultInjector>(std::move(capture), cfg);
+    faults_ = fi.get();
+    return fi;
+  }
+
+  FaultInjector* faults_ = nullptr;
+};
+
+TEST_F(TapFaultInterop, LinuxPingSeesTheRepliesTheInjectorLetThrough) {
+  const std::optional<interop::LinkCounters> before = ns_->link_counters(ifname_);
+  ASSERT_TRUE(before);
+  ResponderCounts n;
+  install_responder(n);
+
+  std::atomic<bool> ping_done{false};
+  interop::CmdResult ping_out;
+  std::jthread ping([&] {
+    ping_out = ns_->exec(ping_cmd(20, "-i 0.05 -W 1"));
+    ping_done = true;
+  });
+  ASSERT_TRUE(run_until([&] { return ping_done.load(); }, Duration::s(15)));
+  runner_step(0);
+
+  // What Linux says: all 20 requests went out, some replies came back, not all.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ping_out.output, m,
+                                std::regex(R"((\d+) packets transmitted, (\d+) received)")))
+      << ping_out.output;
+  EXPECT_EQ(std::stoi(m[1].str()), 20) << ping_out.output;
+  const int linux_received = std::stoi(m[2].str());
+  EXPECT_GE(linux_received, 1) << ping_out.output;
+  EXPECT_LE(linux_received, 19) << ping_out.output;
+  expect_ping_found_no_fault(ping_out.output);
+
+  // What we saw and did: every request answered; the injector had every reply in its hands.
+  EXPECT_EQ(n.echo_requests, 20);
+  EXPECT_EQ(n.echo_replies, n.echo_requests);
+  EXPECT_EQ(n.arp_replies, n.arp_requests);
+  const FaultStats& tx = faults_->tx_fault_stats();
+  EXPECT_EQ(tx.frames, static_cast<uint64_t>(n.arp_replies + n.echo_replies));
+  EXPECT_EQ(tx.frames, sent_.size());
+  EXPECT_EQ(tx.duplicated + tx.reordered + tx.corrupted + tx.delayed, 0u);
+  EXPECT_EQ(faults_->rx_fault_stats().dropped, 0u);
+  EXPECT_EQ(faults_->tx_held(), 0u);
+
+  // What went to the wire: the capture, split by direction (source MAC).
+  const std::vector<PcapRecord> records = read_capture();
+  std::vector<Frame> wire_rx;
+  std::vector<Frame> wire_tx;
+  int wire_arp_replies = 0;
+  int wire_echo_replies = 0;
+  for (const PcapRecord& rec : records) {
+    auto eth = wire::EthernetView::parse(rec.data);
+    ASSERT_TRUE(eth);
+    if (eth->src() != kOurMac) {
+      EXPECT_EQ(eth->src(), linux_mac_);
+      wire_rx.push_back(rec.data);
+      continue;
+    }
+    wire_tx.push_back(rec.data);
+    if (eth->ethertype() == wire::to_u16(EtherType::kArp)) {
+      ++wire_arp_replies;
+      continue;
+    }
+    auto ip = wire::Ipv4View::parse(eth->payload());
+    ASSERT_TRUE(ip);
+    auto icmp = wire::IcmpView::parse(ip->payload());
+    ASSERT_TRUE(icmp);
+    EXPECT_EQ(icmp->type(), wire::to_u8(wire::IcmpType::kEchoReply));
+    ++wire_echo_replies;
+  }
+  EXPECT_EQ(wire_rx, sink_.frames) << "RX passes the injector untouched and in order";
+  EXPECT_EQ(cap_->capture_stats().rx_frames, sink_.frames.size());
+  EXPECT_EQ(cap_->capture_stats().tx_frames, wire_tx.size());
+  // The frames on the wire are the ones we sent minus the dropped ones, in our order.
+  EXPECT_EQ(wire_tx.size(), tx.frames - tx.dropped);
+  auto next = sent_.begin();
+  for (const Frame& f : wire_tx) {
+    next = std::find(next, sent_.end(), f);
+    ASSERT_NE(next, sent_.end()) << "a frame on the wire we did not send, or out of order";
+    ++next;
+  }
+
+  // The seed keeps our ARP reply (see kSeed), so every TX drop was an echo reply, and:
+  //   Linux received = echo replies on the wire = echo replies we generated - injector drops.
+  EXPECT_EQ(wire_arp_replies, n.arp_replies) << "kSeed no longer spares the ARP reply";
+  EXPECT_EQ(tx.dropped, kEchoRepliesDropped) << "same seed, same frames: same faults";
+  EXPECT_EQ(linux_received, wire_echo_replies);
+  EXPECT_EQ(static_cast<uint64_t>(linux_received),
+            static_cast<uint64_t>(n.echo_replies) - tx.dropped);
+  // ... and the kernel counted on its side of the cable exactly what the capture shows.
+  const std::optional<interop::LinkCounters> after = ns_->link_counters(ifname_);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->rx_packets - before->rx_packets, wire_tx.size());
+  EXPECT_EQ(dev_->stats().tx_packets, wire_tx.size())
+      << "stats() are the TAP's, not the injector's";
+  expect_consistent_stats();
+
+  EXPECT_TRUE(testtools::tshark_clean(pcap_path_));
 }
 
 }  // namespace
