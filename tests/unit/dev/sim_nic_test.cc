@@ -31,10 +31,11 @@ DeviceConfig cfg(const char* name, uint8_t last, uint32_t rx = 16, uint32_t tx =
 }
 
 std::vector<uint8_t> frame(uint8_t tag, size_t len = 64) {
-  std::vector<uint8_t> f(len, tag);
+  std::vector<uint8_t> f(std::max<size_t>(len, 14), tag);
   for (int i = 0; i < 6; ++i) f[i] = 0xff;  // broadcast dst
   f[12] = 0x08;
   f[13] = 0x00;
+  f.resize(len);  // shorter than a header on purpose when len < 14
   return f;
 }
 

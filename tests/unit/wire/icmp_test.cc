@@ -397,7 +397,8 @@ TEST(Icmp, ErrorsIgnoreUnusedBitsAndMtuOfOtherCodes) {
   EXPECT_EQ(std::get<IcmpDstUnreachable>(parse(message(3, 4, 0xffff05dc, quote))->msg).next_hop_mtu,
             1500);
   EXPECT_EQ(std::get<IcmpDstUnreachable>(parse(message(3, 4, 0, quote))->msg).next_hop_mtu, 0);
-  auto te = parse(message(11, 0, 0xffffffff, quote));
+  const auto te_bytes = message(11, 0, 0xffffffff, quote);  // the Repr borrows these bytes
+  auto te = parse(te_bytes);
   ASSERT_TRUE(te);
   EXPECT_EQ(emit(*te), message(11, 0, 0, quote));
 }
