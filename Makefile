@@ -41,10 +41,10 @@ demo: build
 	$(BUILD)/ustack demo
 
 # Everything CI runs: unit, interop and fuzz-smoke tests on the normal build, then the unit
-# tests again under ASan+UBSan.
+# and interop tests again under ASan+UBSan.
 test: build fuzz-build asan-build
 	$(CTEST)
-	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L unit
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L "unit|interop"
 
 test-unit: build
 	$(CTEST) -L unit
@@ -52,8 +52,8 @@ test-interop: build
 	$(CTEST) -L interop
 test-fuzz: build fuzz-build
 	$(CTEST) -L fuzz-smoke
-test-asan: asan-build
-	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L unit
+test-asan: asan-build  # unit + interop under ASan+UBSan
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L "unit|interop"
 
 bench: build
 	bench/run.sh $(BUILD)
