@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tools/hex.h"
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,13 +23,7 @@
 namespace ustack::wire {
 namespace {
 
-std::vector<uint8_t> hex(std::string_view s) {
-  std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) {
-    out.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+using testtools::hex;
 
 // ping 10.77.1.1 from 10.77.1.2: echo request, ident 0x18bd, seq 1, 56 data bytes.
 const std::vector<uint8_t> kPing =

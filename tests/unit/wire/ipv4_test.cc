@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tools/hex.h"
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,13 +22,7 @@
 namespace ustack::wire {
 namespace {
 
-std::vector<uint8_t> hex(std::string_view s) {
-  std::vector<uint8_t> out;
-  for (size_t i = 0; i + 1 < s.size(); i += 2) {
-    out.push_back(static_cast<uint8_t>(std::stoi(std::string(s.substr(i, 2)), nullptr, 16)));
-  }
-  return out;
-}
+using testtools::hex;
 
 // ping 10.77.1.1 from 10.77.1.2: echo request, DF set (frame 9 of the capture).
 const std::vector<uint8_t> kEchoRequest =
