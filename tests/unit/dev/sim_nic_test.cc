@@ -5,27 +5,17 @@
 
 #include <vector>
 
+#include "unit/dev/sim_pair.h"
 #include "ustack/buf/pool.h"
 #include "ustack/dev/napi.h"
 
 namespace ustack::dev {
 namespace {
 
-struct Collect : RxSink {
-  std::vector<std::vector<uint8_t>> frames;
-  std::vector<Instant> when;
-  void netif_receive(Instant now, NetDevice&, PacketPtr f) override {
-    frames.emplace_back(f->data().begin(), f->data().end());
-    when.push_back(f->timestamp);
-    (void)now;
-  }
-};
+using simtest::Collect;
 
 DeviceConfig cfg(const char* name, uint8_t last, uint32_t rx = 16, uint32_t tx = 16) {
-  DeviceConfig c;
-  c.name = name;
-  c.mac = wire::MacAddr{{0x02, 0, 0, 0, 0, last}};
-  c.rx_ring_size = rx;
+  DeviceConfig c = simtest::nic_config(name, last, rx);
   c.tx_ring_size = tx;
   return c;
 }
