@@ -12,6 +12,15 @@ namespace {
 using ustack::BufferPool;
 using ustack::PacketPtr;
 
+// A full-sized segment's payload as TCP keeps it on its retransmit queue: header rights
+// released, so clones can push headers without copying.
+PacketPtr retransmit_queue_payload(BufferPool& pool) {
+  PacketPtr p = pool.alloc(128, 1460);
+  (void)p->put(1460);
+  p->release_header();
+  return p;
+}
+
 void BM_PoolAllocFree(benchmark::State& state) {
   auto pool = BufferPool::create();
   { PacketPtr warm = pool->alloc(128, 1514); }
@@ -33,9 +42,7 @@ BENCHMARK(BM_MallocFree2K);
 
 void BM_CloneFree(benchmark::State& state) {
   auto pool = BufferPool::create();
-  PacketPtr orig = pool->alloc(128, 1460);
-  (void)orig->put(1460);
-  orig->release_header();
+  PacketPtr orig = retransmit_queue_payload(*pool);
   for (auto _ : state) {
     PacketPtr c = orig->clone();
     benchmark::DoNotOptimize(c.get());
@@ -46,9 +53,7 @@ BENCHMARK(BM_CloneFree);
 void BM_CloneAndPushHeaders(benchmark::State& state) {
   // What TCP transmit does per segment: clone the queued payload, push TCP+IP+Ethernet.
   auto pool = BufferPool::create();
-  PacketPtr orig = pool->alloc(128, 1460);
-  (void)orig->put(1460);
-  orig->release_header();
+  PacketPtr orig = retransmit_queue_payload(*pool);
   for (auto _ : state) {
     PacketPtr c = orig->clone();
     auto tcp = c->push(32);
@@ -75,7 +80,6 @@ BENCHMARK(BM_CopyDeep1500);
 void BM_QueuePushPop(benchmark::State& state) {
   auto pool = BufferPool::create();
   ustack::PacketQueue q;
-  std::vector<PacketPtr> pkts;
   for (int i = 0; i < 64; ++i) q.push_back(pool->alloc(0, 64));
   for (auto _ : state) {
     q.push_back(q.pop_front());
