@@ -1,0 +1,99 @@
+// ip/fib.h — the IPv4 forwarding information base (Linux's FIB: `ip route`, tables local and
+// main).
+//
+// Two tables, consulted in Linux's order: LOCAL (our own addresses and the broadcast addresses
+// of our subnets: exact matches, type local/broadcast) then MAIN (longest-prefix match; among
+// equal prefixes the lowest metric wins; then the earliest added). A route is connected
+// (no gateway: the next hop is the destination itself) or via a gateway (the next hop is the
+// gateway, which must be reachable through a connected route when the route is added, as
+// Linux's "Nexthop has invalid gateway"). Routes of type unreachable/blackhole/prohibit let
+// an administrator make a prefix fail on purpose (ICMP net unreachable / silent drop / ICMP
+// admin prohibited).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ustack/base/result.h"
+#include "ustack/wire/addr.h"
+
+namespace ustack::ip {
+
+enum class RouteType : uint8_t {
+  kUnicast,
+  kLocal,
+  kBroadcast,
+  kUnreachable,
+  kBlackhole,
+  kProhibit
+};
+std::string_view route_type_name(RouteType t);  // "unicast", "local", ... as ip route
+
+// Who installed the route (rtm_protocol): shown by `ip route` as "proto kernel" etc.
+enum class RouteProto : uint8_t { kKernel, kBoot, kStatic };
+
+struct Route {
+  wire::Ipv4Addr dst;  // network (host bits zero)
+  int prefix_len = 0;
+  wire::Ipv4Addr gateway;  // unspecified: directly connected
+  int ifindex = 0;
+  uint32_t metric = 0;
+  RouteType type = RouteType::kUnicast;
+  RouteProto proto = RouteProto::kBoot;
+  wire::Ipv4Addr prefsrc;  // preferred source ("src" in ip route), unspecified if none
+  bool operator==(const Route&) const = default;
+};
+
+// The answer to "where does a packet for X go" (fib_result).
+struct FibResult {
+  RouteType type = RouteType::kUnicast;
+  int ifindex = 0;
+  wire::Ipv4Addr next_hop;       // gateway, or the destination itself when connected
+  wire::Ipv4Addr prefsrc;        // unspecified if the route has none
+  const Route* route = nullptr;  // valid until the table changes
+};
+
+enum class FibError : uint8_t {
+  kExists,      // same dst/len/metric already present (EEXIST)
+  kNotFound,    // remove: no such route (ESRCH)
+  kBadPrefix,   // prefix_len outside 0..32, or host bits set in dst (EINVAL)
+  kBadGateway,  // gateway not reachable through a connected route (ENETUNREACH)
+};
+std::string_view fib_error_name(FibError e);
+
+class Fib {
+ public:
+  // ---- LOCAL table: maintained by the stack when addresses are added/removed ----------------
+  void add_local(wire::Ipv4Addr addr, int ifindex);      // type local
+  void add_broadcast(wire::Ipv4Addr addr, int ifindex);  // type broadcast (subnet broadcast)
+  void remove_local(wire::Ipv4Addr addr);
+  bool is_local(wire::Ipv4Addr addr) const;
+
+  // ---- MAIN table -----------------------------------------------------------------------
+  Result<void, FibError> add(const Route& r);
+  // Removes the route with this dst/len (and metric, if given).
+  Result<void, FibError> remove(wire::Ipv4Addr dst, int prefix_len,
+                                std::optional<uint32_t> metric = std::nullopt);
+  // Interface went away or down: remove every route through it (both tables).
+  void remove_interface(int ifindex);
+
+  // fib_lookup: LOCAL first, then longest-prefix match in MAIN. 255.255.255.255 is always
+  // broadcast (on ifindex 0: the caller picks the interface). No route: nullopt.
+  std::optional<FibResult> lookup(wire::Ipv4Addr dst) const;
+
+  std::vector<Route> routes() const;  // MAIN, in `ip route` order (by prefix, then metric)
+  // `ip route` lines: "default via 192.0.2.1 dev tap0 proto static metric 0",
+  // "192.0.2.0/24 dev tap0 proto kernel scope link src 192.0.2.2".
+  std::string format(const std::vector<std::string>& ifnames_by_index) const;
+  size_t size() const;
+  uint64_t generation() const { return gen_; }  // bumps on every change (route caches)
+
+ private:
+  // Implementation-defined (helper).
+  uint64_t gen_ = 0;
+};
+
+}  // namespace ustack::ip
