@@ -34,6 +34,7 @@ std::string_view hook_name(Hook h);  // "PREROUTING", "INPUT", "FORWARD", "OUTPU
 std::optional<Hook> parse_hook(std::string_view name);  // accepts the iptables chain names
 
 enum class Verdict : uint8_t { kAccept, kDrop, kReject };
+std::string_view verdict_name(Verdict v);  // "ACCEPT", "DROP", "REJECT"
 
 // iptables' --reject-with. Default icmp-port-unreachable, as iptables.
 enum class RejectWith : uint8_t {
@@ -46,6 +47,7 @@ enum class RejectWith : uint8_t {
   kIcmpAdminProhibited,
   kTcpReset,
 };
+std::string_view reject_with_name(RejectWith r);  // "icmp-port-unreachable", "tcp-reset", ...
 
 // Where the packet is: the interfaces are known by name (as iptables -i / -o match them).
 struct HookState {
@@ -114,6 +116,7 @@ struct Command {
   Rule rule;         // kAppend / kInsert / kDelete (by match+verdict)
   int position = 1;  // kInsert: 1-based
   Verdict policy = Verdict::kAccept;
+  bool all_chains = false;  // kFlush without a chain name: every chain (iptables -F)
 };
 
 // Parses one iptables-style line, e.g.
@@ -145,7 +148,16 @@ class Netfilter {
   std::string format() const;
 
  private:
+  struct HookOps {
+    int priority;
+    HookFn fn;
+  };
+  // ipt_do_table: the filter table, the hook function at priority 0.
+  HookResult do_table(const HookState& state, const PacketBuffer& pkt);
+
   std::array<Chain, kHookCount> chains_{};
+  // Per hook, sorted by priority; the filter table is not listed (it is always there).
+  std::array<std::vector<HookOps>, kHookCount> ops_{};
 };
 
 }  // namespace ustack::filter
