@@ -30,6 +30,8 @@ namespace ustack {
   X(kUnknownEtherType, "no handler for EtherType")                 \
   X(kNeighFailed, "neighbour resolution failed")                   \
   X(kNeighQueueFull, "neighbour queue full")                       \
+  X(kArpIgnored, "ARP not for us / ignored")                       \
+  X(kDuplicateAddress, "another host uses our address")            \
   /* wire validation */                                            \
   X(kTruncated, "packet truncated")                                \
   X(kBadLength, "impossible length field")                         \
