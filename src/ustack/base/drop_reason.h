@@ -49,7 +49,8 @@ namespace ustack {
   X(kFilter, "dropped by a netfilter rule")                        \
   X(kNoSocket, "no socket for destination port")                   \
   X(kSocketRcvBuff, "socket receive buffer full")                  \
-  X(kTcpOutOfWindow, "TCP segment outside the receive window")
+  X(kTcpOutOfWindow, "TCP segment outside the receive window")     \
+  X(kReasmDuplicate, "duplicate fragment")
 
 enum class DropReason : uint8_t {
 #define USTACK_X(name, text) name,
