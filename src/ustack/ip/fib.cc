@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 
 namespace ustack::ip {
 
@@ -67,6 +68,10 @@ Route local_route(Ipv4Addr addr, int ifindex, RouteType type) {
   // Linux's local routes carry the address itself as preferred source ("local X ... src X").
   if (type == RouteType::kLocal) r.prefsrc = addr;
   return r;
+}
+
+FibResult main_result(const Route& r, Ipv4Addr dst) {
+  return FibResult{r.type, r.ifindex, r.gateway.is_unspecified() ? dst : r.gateway, r.prefsrc, &r};
 }
 
 bool valid_prefix(Ipv4Addr dst, int len) {
@@ -134,8 +139,10 @@ Result<void, FibError> Fib::add(const Route& in) {
   // among equals holds trivially.
   auto pos = std::upper_bound(rs.begin(), rs.end(), r.metric,
                               [](uint32_t m, const Route& o) { return m < o.metric; });
+  if (rs.empty()) index_add(r.dst.v, r.prefix_len);
   rs.insert(pos, r);
   lengths_ |= uint64_t{1} << r.prefix_len;
+  use_index_ = std::popcount(lengths_) > kIndexAbove;
   ++main_count_;
   bump();
   return Ok();
@@ -155,7 +162,9 @@ Result<void, FibError> Fib::remove(Ipv4Addr dst, int prefix_len, std::optional<u
   --main_count_;
   if (rs->empty()) {
     table.erase(dst.v);
+    index_remove(dst.v, prefix_len);
     if (table.empty()) lengths_ &= ~(uint64_t{1} << prefix_len);
+    use_index_ = std::popcount(lengths_) > kIndexAbove;
   }
   bump();
   return Ok();
@@ -181,7 +190,50 @@ void Fib::remove_interface(int ifindex) {
     for (uint32_t key : gone) table.erase(key);
     if (table.empty()) lengths_ &= ~(uint64_t{1} << len);
   }
-  if (changed) bump();
+  if (changed) {
+    rebuild_index();
+    bump();
+  }
+}
+
+// ---- the top-16-bit length index -------------------------------------------------------
+
+void Fib::index_add(uint32_t dst, int len) {
+  if (len == 0) return;  // the default route is found through lengths_
+  if (by_top16_.empty()) by_top16_.assign(1u << 16, 0);
+  const uint32_t bit = 1u << (len - 1);
+  const uint32_t top = dst >> 16;
+  if (len <= 16) {
+    // The prefix covers 2^(16-len) top-16 values, and no other prefix of its length does.
+    for (uint32_t t = top; t < top + (1u << (16 - len)); ++t) by_top16_[t] |= bit;
+  } else if (++long_counts_[top << 4 | static_cast<uint32_t>(len - 17)] == 1) {
+    by_top16_[top] |= bit;
+  }
+}
+
+void Fib::index_remove(uint32_t dst, int len) {
+  if (len == 0) return;
+  const uint32_t bit = 1u << (len - 1);
+  const uint32_t top = dst >> 16;
+  if (len <= 16) {
+    for (uint32_t t = top; t < top + (1u << (16 - len)); ++t) by_top16_[t] &= ~bit;
+    return;
+  }
+  const uint32_t key = top << 4 | static_cast<uint32_t>(len - 17);
+  uint32_t* n = long_counts_.find(key);
+  if (n != nullptr && --*n == 0) {
+    long_counts_.erase(key);
+    by_top16_[top] &= ~bit;
+  }
+}
+
+void Fib::rebuild_index() {
+  std::fill(by_top16_.begin(), by_top16_.end(), 0);
+  long_counts_.clear();
+  for (int len = 1; len <= 32; ++len) {
+    main_[len].for_each([&](uint32_t key, const std::vector<Route>&) { index_add(key, len); });
+  }
+  use_index_ = std::popcount(lengths_) > kIndexAbove;
 }
 
 // ---- lookup ----------------------------------------------------------------------------
@@ -195,16 +247,26 @@ std::optional<FibResult> Fib::lookup(Ipv4Addr dst) const {
     if (const Route* r = local_.find(dst.v))
       return FibResult{r->type, r->ifindex, dst, r->prefsrc, r};
   }
-  // MAIN: longest prefix first, over the lengths in use only.
+  // MAIN: longest prefix first, over the lengths that may match.
+  if (use_index_) {
+    uint32_t m = by_top16_[dst.v >> 16];
+    while (m != 0) {
+      const int len = 32 - __builtin_clz(m);
+      m &= ~(1u << (len - 1));
+      const std::vector<Route>* rs = main_[len].find(dst.v & prefix_mask(len));
+      if (rs == nullptr) continue;
+      return main_result(rs->front(), dst);
+    }
+    if ((lengths_ & 1) == 0) return std::nullopt;
+    return main_result(main_[0].find(0)->front(), dst);
+  }
   uint64_t m = lengths_;
   while (m != 0) {
     const int len = 63 - __builtin_clzll(m);
     m &= ~(uint64_t{1} << len);
     const std::vector<Route>* rs = main_[len].find(dst.v & prefix_mask(len));
     if (rs == nullptr) continue;
-    const Route& r = rs->front();
-    return FibResult{r.type, r.ifindex, r.gateway.is_unspecified() ? dst : r.gateway, r.prefsrc,
-                     &r};
+    return main_result(rs->front(), dst);
   }
   return std::nullopt;
 }

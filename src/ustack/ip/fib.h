@@ -105,15 +105,28 @@ class Fib {
 
  private:
   // One exact-match table per prefix length (dst & mask -> that prefix's routes, best first:
-  // lowest metric, then earliest added) and a bit per non-empty length, so a lookup probes
-  // only the lengths in use, longest first. Route vectors move with their slots but their
-  // elements do not, so FibResult::route stays valid until the table changes.
+  // lowest metric, then earliest added) and a bit per non-empty length. Route vectors move
+  // with their slots but their elements do not, so FibResult::route stays valid until the
+  // table changes.
+  //
+  // Which lengths to probe: with few lengths in use, all of them, longest first. With more,
+  // an index by the destination's top 16 bits (cf. DIR-16) narrows it down: bit L-1 of
+  // by_top16_[a >> 16] is set iff a prefix of length L <= 16 covers a (exact: the first such
+  // probe hits) or a prefix of length L > 16 starts with a's top 16 bits (a hint: may miss).
+  // A lookup is then one index load plus, typically, one or two probes, whatever the table.
   const Route* best_connected(wire::Ipv4Addr addr, int ifindex) const;
   void bump() { ++gen_; }
+  void index_add(uint32_t dst, int len);     // a prefix got its first route
+  void index_remove(uint32_t dst, int len);  // a prefix lost its last route
+  void rebuild_index();
+  static constexpr int kIndexAbove = 4;  // use the index above this many lengths in use
 
   AddrMap<Route> local_;  // LOCAL: addr -> type local/broadcast (dst = addr, prefix_len 32)
   std::array<AddrMap<std::vector<Route>>, 33> main_;
   uint64_t lengths_ = 0;  // bit n set: main_[n] is not empty
+  bool use_index_ = false;
+  std::vector<uint32_t> by_top16_;  // 65536 entries once any prefix of length >= 1 exists
+  AddrMap<uint32_t> long_counts_;   // (top16 << 4 | len - 17) -> prefixes of that length there
   size_t main_count_ = 0;
   uint64_t gen_ = 0;
 };

@@ -19,7 +19,13 @@ void* operator new(size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
+// std::stable_sort's temporary buffer comes from the nothrow form: it must pair with our delete.
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  ++g_news;
+  return std::malloc(n == 0 ? 1 : n);
+}
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace ustack::ip {
@@ -284,6 +290,45 @@ TEST(Fib, FormatLikeIproute2) {
             "203.0.113.7 via 192.0.2.1 dev tap0 proto static\n");
 }
 
+TEST(Fib, ManyLengthsThroughTheIndex) {
+  // More than a handful of lengths: lookups go through the top-16-bit index.
+  Fib fib;
+  auto hop = [&](const char* a) {
+    return fib.lookup(ip(a))->route->dst.to_string() + "/" +
+           std::to_string(fib.lookup(ip(a))->route->prefix_len);
+  };
+  for (auto [dst, len] : std::vector<std::pair<const char*, int>>{{"0.0.0.0", 0},
+                                                                  {"128.0.0.0", 1},
+                                                                  {"10.0.0.0", 8},
+                                                                  {"10.1.0.0", 16},
+                                                                  {"10.1.2.0", 24},
+                                                                  {"10.1.3.0", 24},
+                                                                  {"10.1.3.128", 25},
+                                                                  {"10.1.3.7", 32}}) {
+    ASSERT_TRUE(fib.add(connected(dst, len, 1)).ok());
+  }
+  EXPECT_EQ(hop("200.1.1.1"), "128.0.0.0/1");
+  EXPECT_EQ(hop("127.255.255.255"), "0.0.0.0/0");
+  EXPECT_EQ(hop("10.2.0.1"), "10.0.0.0/8");
+  EXPECT_EQ(hop("10.1.9.9"), "10.1.0.0/16");
+  EXPECT_EQ(hop("10.1.2.9"), "10.1.2.0/24");
+  EXPECT_EQ(hop("10.1.3.200"), "10.1.3.128/25");
+  EXPECT_EQ(hop("10.1.3.7"), "10.1.3.7/32");
+  EXPECT_EQ(hop("10.1.3.8"), "10.1.3.0/24");
+  // Two /24s share 10.1/16: removing one keeps the other findable.
+  ASSERT_TRUE(fib.remove(ip("10.1.2.0"), 24).ok());
+  EXPECT_EQ(hop("10.1.2.9"), "10.1.0.0/16");
+  EXPECT_EQ(hop("10.1.3.8"), "10.1.3.0/24");
+  ASSERT_TRUE(fib.remove(ip("128.0.0.0"), 1).ok());
+  EXPECT_EQ(hop("200.1.1.1"), "0.0.0.0/0");
+  ASSERT_TRUE(fib.remove(ip("0.0.0.0"), 0).ok());
+  EXPECT_FALSE(fib.lookup(ip("200.1.1.1")).has_value());
+  fib.remove_interface(1);
+  EXPECT_FALSE(fib.lookup(ip("10.1.3.7")).has_value());
+  ASSERT_TRUE(fib.add(connected("10.1.3.0", 24, 2)).ok());
+  EXPECT_EQ(hop("10.1.3.7"), "10.1.3.0/24");
+}
+
 // A linear-scan reference: the same answers as Linux's rules, computed the slow way.
 struct RefFib {
   std::vector<Route> routes;  // in insertion order
@@ -310,8 +355,11 @@ TEST(Fib, RandomTablesMatchALinearScan) {
       return static_cast<uint32_t>(0x0a000000u | (rng.below(4) << 16) | (rng.below(8) << 8) |
                                    rng.below(4));
     };
+    // Some rounds use few prefix lengths (probed one by one), the others all 33 (through the
+    // top-16-bit index); removals move tables between the two.
+    const int few[] = {0, 16, 24, 32};
     for (int op = 0; op < 400; ++op) {
-      const int len = static_cast<int>(rng.below(33));
+      const int len = round % 3 == 0 ? few[rng.below(4)] : static_cast<int>(rng.below(33));
       Route r;
       r.dst = Ipv4Addr{addr() & wire::prefix_mask(len)};
       r.prefix_len = len;
@@ -369,6 +417,11 @@ TEST(Fib, LookupDoesNotAllocate) {
         fib.add(via(Ipv4Addr{0x0a000000u | i << 8}.to_string().c_str(), 24, "192.0.2.1")).ok());
   }
   fib.add_local(ip("192.0.2.2"), 1);
+  // More lengths, so lookups take the indexed path.
+  for (auto [dst, len] : std::vector<std::pair<const char*, int>>{
+           {"10.0.0.0", 8}, {"10.1.0.0", 16}, {"10.2.0.0", 20}, {"10.3.0.16", 28}}) {
+    ASSERT_TRUE(fib.add(via(dst, len, "192.0.2.1")).ok());
+  }
   const uint64_t before = g_news.load();
   uint64_t sum = 0;
   for (uint32_t i = 0; i < 100000; ++i) {
