@@ -104,20 +104,20 @@ HostCommand::HostCommand(CLI::App& parent) {
                                "run one ustack host on Linux TAP interfaces until SIGINT/SIGTERM");
   tap_opt_ = sub_->add_option("--tap", taps_,
                               "TAP interface to open (created if missing); repeat for more")
-                 ->expected(1)
+                 ->allow_extra_args(false)
                  ->required();
   addr_opt_ = sub_->add_option("--addr", addrs_,
                                "A.B.C.D/P for the --tap before it; repeat for more addresses")
-                  ->expected(1);
+                  ->allow_extra_args(false);
   sub_->add_option("--gateway", gateway_, "default route via this address");
   sub_->add_option("--route", routes_, "\"PREFIX via GATEWAY [metric N]\" (one quoted string)")
-      ->expected(1);
+      ->allow_extra_args(false);
   sub_->add_flag("--forward", forward_, "forward packets between interfaces (ip_forward=1)");
   sub_->add_option("--udp-echo", udp_echo_, "echo UDP datagrams on this port (RFC 862)")
       ->check(CLI::Range(1, 65535));
   sub_->add_option("--pcap", pcap_, "capture to FILE (first tap), FILE.<ifname> (every other tap)");
   sub_->add_option("--rule", rules_, "an iptables-style rule, e.g. \"-A INPUT -p icmp -j DROP\"")
-      ->expected(1);
+      ->allow_extra_args(false);
   sub_->add_option("--rules", rules_file_, "a file of iptables-style rules, one per line");
   sub_->add_option("--seed", seed_, "seed for every random choice (and our MAC addresses)");
   sub_->add_option("--mtu", mtu_, "MTU of our interfaces (set the kernel side to match)")
