@@ -30,6 +30,8 @@ namespace ustack {
   X(kUnknownEtherType, "no handler for EtherType")                 \
   X(kNeighFailed, "neighbour resolution failed")                   \
   X(kNeighQueueFull, "neighbour queue full")                       \
+  X(kArpIgnored, "ARP not for us / ignored")                       \
+  X(kDuplicateAddress, "another host uses our address")            \
   /* wire validation */                                            \
   X(kTruncated, "packet truncated")                                \
   X(kBadLength, "impossible length field")                         \
@@ -49,11 +51,12 @@ namespace ustack {
   X(kFilter, "dropped by a netfilter rule")                        \
   X(kNoSocket, "no socket for destination port")                   \
   X(kSocketRcvBuff, "socket receive buffer full")                  \
-  X(kTcpOutOfWindow, "TCP segment outside the receive window")    \
+  X(kTcpOutOfWindow, "TCP segment outside the receive window")     \
   X(kMartianSource, "martian source address")                      \
-  X(kSourceRoute, "source-routed packet (accept_source_route=0)") \
+  X(kSourceRoute, "source-routed packet (accept_source_route=0)")  \
   X(kIcmpIgnored, "ICMP message ignored by policy")                \
-  X(kIcmpRateLimited, "ICMP error rate-limited")
+  X(kIcmpRateLimited, "ICMP error rate-limited")                   \
+  X(kReasmDuplicate, "duplicate fragment")
 
 enum class DropReason : uint8_t {
 #define USTACK_X(name, text) name,

@@ -1,7 +1,7 @@
 // filter/netfilter.h — netfilter for IPv4: the five hooks, chains of rules, verdicts
 // (net/netfilter/core.c + iptables' filter table).
 //
-// IP calls `run(hook, state, pkt)` at each hook with data() at the IPv4 header:
+// IP calls `run(state, pkt)` at each hook (state.hook) with data() at the IPv4 header:
 //   PRE_ROUTING (ip_rcv, before routing) -> LOCAL_IN (ip_local_deliver, after reassembly)
 //                                        -> FORWARD (ip_forward)  -> POST_ROUTING
 //   LOCAL_OUT (locally generated, after routing)                  -> POST_ROUTING
@@ -34,6 +34,7 @@ std::string_view hook_name(Hook h);  // "PREROUTING", "INPUT", "FORWARD", "OUTPU
 std::optional<Hook> parse_hook(std::string_view name);  // accepts the iptables chain names
 
 enum class Verdict : uint8_t { kAccept, kDrop, kReject };
+std::string_view verdict_name(Verdict v);  // "ACCEPT", "DROP", "REJECT"
 
 // iptables' --reject-with. Default icmp-port-unreachable, as iptables.
 enum class RejectWith : uint8_t {
@@ -46,6 +47,7 @@ enum class RejectWith : uint8_t {
   kIcmpAdminProhibited,
   kTcpReset,
 };
+std::string_view reject_with_name(RejectWith r);  // "icmp-port-unreachable", "tcp-reset", ...
 
 // Where the packet is: the interfaces are known by name (as iptables -i / -o match them).
 struct HookState {
@@ -75,7 +77,7 @@ struct PortRange {
 // Everything a rule can match; unset fields match anything. A rule with ports, TCP flags or
 // an ICMP type never matches a non-first fragment (as iptables: those headers are absent).
 struct Match {
-  std::string in_iface;             // -i; empty = any
+  std::string in_iface;             // -i; empty = any; "eth+" = any name starting "eth"
   std::string out_iface;            // -o
   std::optional<Prefix> src;        // -s
   std::optional<Prefix> dst;        // -d
@@ -114,25 +116,34 @@ struct Command {
   Rule rule;         // kAppend / kInsert / kDelete (by match+verdict)
   int position = 1;  // kInsert: 1-based
   Verdict policy = Verdict::kAccept;
+  bool all_chains = false;  // kFlush without a chain name: every chain (iptables -F)
 };
 
 // Parses one iptables-style line, e.g.
 //   -A FORWARD -i tap0 -s 192.0.2.0/24 -p icmp --icmp-type echo-request -j DROP
 //   -I INPUT 1 -p udp --dport 7 -j REJECT --reject-with icmp-host-unreachable
 //   -P FORWARD DROP        -F INPUT        -D OUTPUT -p tcp --dport 80 -j ACCEPT
-// A leading "iptables" word is allowed. Errors are a human sentence naming the bad token.
+// A leading "iptables" word and "-t filter" are allowed, as are long option names and
+// iptables-save's "-m tcp|udp|icmp"; "-F" alone flushes every chain (Command::all_chains).
+// Errors are a human sentence naming the bad token; the cross-option checks are iptables'
+// (ports need -p tcp/udp, REJECT only in INPUT/FORWARD/OUTPUT, no -i in OUTPUT, ...).
 Result<Command, std::string> parse_command(std::string_view line);
 
 class Netfilter {
  public:
   // nf_hook_slow: run the hook's functions in priority order; the first non-ACCEPT verdict
-  // wins. Counts the deciding rule's (or the policy's) packets and bytes.
+  // wins. Counts the deciding rule's (or the policy's) packets and bytes. Allocates nothing.
+  // The IPv4 header is parsed with Ipv4View; if it does not parse, only rules without
+  // addresses, protocol or L4 fields can match. Returns the filter table's result when every
+  // function accepts.
   HookResult run(const HookState& state, PacketBuffer& pkt);
   // nf_register_net_hook: a hook function run at `priority` (lower first; the filter table is
-  // at 0). Conntrack and NAT will register here.
+  // at 0 and runs before functions registered at 0; equal priorities run in registration
+  // order). Conntrack and NAT will register here. Not from inside a hook function.
   using HookFn = std::function<HookResult(const HookState&, PacketBuffer&)>;
   void register_hook(Hook h, int priority, HookFn fn);
-  // Cheap test IP uses to skip a hook entirely (no rules, ACCEPT policy).
+  // Cheap test IP uses to skip a hook entirely: false when the chain has no rules, an ACCEPT
+  // policy and no hook function is registered (its policy counters then do not count).
   bool active(Hook h) const;
 
   Chain& chain(Hook h) { return chains_[static_cast<size_t>(h)]; }
@@ -145,7 +156,16 @@ class Netfilter {
   std::string format() const;
 
  private:
+  struct HookOps {
+    int priority;
+    HookFn fn;
+  };
+  // ipt_do_table: the filter table, the hook function at priority 0.
+  HookResult do_table(const HookState& state, const PacketBuffer& pkt);
+
   std::array<Chain, kHookCount> chains_{};
+  // Per hook, sorted by priority; the filter table is not listed (it is always there).
+  std::array<std::vector<HookOps>, kHookCount> ops_{};
 };
 
 }  // namespace ustack::filter

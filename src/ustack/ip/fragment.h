@@ -34,6 +34,11 @@ enum class FragError : uint8_t {
 // `mtu` bytes and calls `emit` for each, in offset order. Counts into `stats`. `ignore_df`
 // fragments even with DF set (used for locally generated packets larger than the PMTU only
 // when the socket allows it; the forwarding path never sets it).
+// Details: fragment payload = floor((mtu - that fragment's header length) / 8) * 8; fragments
+// after the first carry only the copied options, EOL-padded to a multiple of 4 (RFC 791's
+// procedure; Linux instead NOPs the others out in place); DF is kept, the reserved bit cleared.
+// A datagram that already fits is emitted as one copy and counts nothing. FragFails counts
+// kDontFragment, kMtuTooSmall and kNoMemory; kMalformed counts nothing.
 Result<void, FragError> ip_fragment(const PacketBuffer& pkt, uint32_t mtu, BufferPool& pool,
                                     size_t headroom, FragStats& stats,
                                     const std::function<void(PacketPtr)>& emit,

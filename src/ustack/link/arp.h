@@ -11,6 +11,22 @@
 //    addresses): update the sender as kRequestToUs and reply (unicast, our MAC);
 //  - a reply: kReply; anything else with a known sender: kOther (gratuitous ARP updates);
 //  - probes (sender 0.0.0.0, RFC 5227) are answered if for us but never create entries.
+// Details, each as Linux unless marked:
+//  - ignored (counted kArpIgnored): hardware/protocol other than Ethernet/IPv4, opcodes other
+//    than request/reply, a sender MAC that is ours (looped back) or a group address, a sender
+//    IP that is multicast, broadcast (limited or our subnet's) or loopback, a target IP that
+//    is multicast or loopback. Malformed: the wire parser's reason (kTruncated).
+//  - a request for an address we do not hold on this interface is consumed silently (no
+//    drop): it still refreshes an entry we already have for the sender (kOther).
+//  - a reply to a broadcast MAC does not confirm reachability: kOther, like a request.
+//  - a duplicate of our address is dropped as kDuplicateAddress (Linux just ignores it).
+//  - the reply to a request for us is sent even when the table is too full to learn the
+//    requester (Linux then stays silent); the reply to a probe goes to the prober's MAC with
+//    target IP 0.0.0.0, byte for byte what Linux sends.
+//  - requests (arp_solicit): sender IP is the waiting packet's source if it is ours on this
+//    interface, else Interface::select_src; an interface without IPv4 address sends nothing
+//    (traced "arp_solicit_skip"; the entry fails after its retries, so its packets end as
+//    kNeighFailed). tx_requests counts only requests the device accepted.
 // Output: `output()` resolves the next hop and sends through the LinkLayer.
 #pragma once
 
@@ -19,6 +35,7 @@
 #include "ustack/buf/pool.h"
 #include "ustack/link/link_layer.h"
 #include "ustack/link/neighbour.h"
+#include "ustack/wire/arp.h"
 
 namespace ustack::link {
 
@@ -67,6 +84,8 @@ class Arp final : public EtherHandler, private NeighbourTable::Hooks {
   void xmit(Instant now, int ifindex, wire::MacAddr mac, PacketPtr pkt) override;
   void unreachable(Instant now, int ifindex, wire::Ipv4Addr next_hop,
                    const PacketBuffer& pkt) override;
+  // Builds one ARP packet and hands it to the link; false if it was not queued.
+  bool send(Instant now, Interface& iface, const wire::ArpRepr& r, wire::MacAddr dst);
 
   LinkLayer& link_;
   InterfaceTable& ifs_;

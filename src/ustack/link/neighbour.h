@@ -9,13 +9,25 @@
 //       mcast_solicit requests with no reply: FAILED, queued packets handed to `unreachable`)
 //   INCOMPLETE --reply--> REACHABLE (flush the queue)
 //   REACHABLE --reachable_time elapsed--> STALE  (reachable_time is a random value in
-//       [base/2, 3*base/2), re-drawn as Linux does, from the stack's seeded Rng)
+//       [base/2, 3*base/2) from the stack's seeded Rng, re-drawn: see below)
 //   STALE --output--> DELAY --delay_first_probe_time, no confirmation--> PROBE
 //       --ucast_solicit unicast requests, no reply--> FAILED
 //   DELAY/PROBE --reply or confirm()--> REACHABLE
 //   a request addressed to us from X creates/updates X as STALE (RFC 826 "merge" step);
 //   a changed MAC for a known entry: updated, state STALE (unless the update is a reply).
 //   STALE/FAILED entries unused for gc_stale_time are garbage collected.
+// Where this differs from Linux (documented so nobody mistakes it for a bug):
+//   - reachable_time is drawn per entry each time it becomes REACHABLE (Linux redraws the
+//     table-wide value every 300 s in neigh_periodic_work); a confirmation of a REACHABLE
+//     entry extends it from the confirmation time without a new draw.
+//   - REACHABLE always ages to STALE (Linux goes to DELAY instead if the entry was used in
+//     the last delay_first_probe_time); there is no locktime: a newer ARP always overrides.
+//   - confirm() takes DELAY and PROBE straight to REACHABLE (Linux only records the time and
+//     lets the DELAY timer notice it; PROBE ignores it).
+//   - the forced gc at gc_thresh3 frees every STALE/FAILED entry (Linux frees entries not
+//     updated in 5 s down to gc_thresh2); PERMANENT entries do not count toward the limit.
+// Timers: one per entry, in a min-heap with lazy invalidation: next_deadline() is O(1), each
+// arm O(log n).
 // Every time comes in as `now`; next_deadline()/on_timer() drive the timers.
 #pragma once
 
@@ -26,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ustack/base/drop_reason.h"
 #include "ustack/base/rng.h"
 #include "ustack/base/telemetry.h"
 #include "ustack/base/time.h"
@@ -127,7 +140,9 @@ class NeighbourTable {
 
   const NeighEntry* lookup(int ifindex, wire::Ipv4Addr ip) const;
   std::vector<NeighEntry> entries() const;  // sorted by (ifindex, ip): stable output
-  // `ip neigh` lines: "192.0.2.2 dev tap0 lladdr 02:00:00:00:00:02 REACHABLE"
+  // `ip neigh` lines: "192.0.2.2 dev tap0 lladdr 02:00:00:00:00:02 REACHABLE", one per
+  // entry, each ending in '\n'. The name of ifindex i is ifnames_by_index[i] (index 0 unused,
+  // as ifindex 0 is "no interface"); a missing or empty name prints as "if<i>".
   std::string format(const std::vector<std::string>& ifnames_by_index) const;
 
   Instant next_deadline() const;
@@ -138,13 +153,67 @@ class NeighbourTable {
   const NeighStats& stats() const { return stats_; }
 
  private:
-  // Implementation-defined (helper): entries keyed by (ifindex, ip), per-entry PacketQueue,
-  // timers.
+  // One entry plus what only the table needs. Slots live in an unordered_map (node based:
+  // references stay valid across inserts), keyed by (ifindex << 32 | ip).
+  struct Slot {
+    NeighEntry e;
+    PacketQueue queue;        // arp_queue: unresolved packets, FIFO
+    Instant confirmed;        // last reachability confirmation (neigh->confirmed)
+    Duration reachable_time;  // drawn when the entry last became REACHABLE
+    Instant timer = Instant::never();
+    uint64_t timer_seq = 0;  // 0: no timer armed; else matches one TimerRef in heap_
+  };
+  // A min-heap element. Re-arming pushes a new element and leaves the old one behind; an
+  // element whose seq no longer matches its slot's is stale and skipped (lazy invalidation).
+  struct TimerRef {
+    Instant when;
+    uint64_t key;
+    uint64_t seq;
+  };
+  struct TimerLater {
+    bool operator()(const TimerRef& a, const TimerRef& b) const {
+      if (a.when != b.when) return a.when > b.when;
+      return a.key > b.key;  // ties in (ifindex, ip) order: deterministic, readable traces
+    }
+  };
+  using Map = std::unordered_map<uint64_t, Slot>;
+
+  static uint64_t key_of(int ifindex, wire::Ipv4Addr ip) {
+    return uint64_t(uint32_t(ifindex)) << 32 | ip.v;
+  }
+  Slot* find(uint64_t key);
+  Slot* create(Instant now, uint64_t key, int ifindex, wire::Ipv4Addr ip, NeighState state);
+  Map::iterator destroy(Instant now, Map::iterator it, std::string_view why);
+  bool forced_gc(Instant now);
+  void set_state(Instant now, Slot& s, NeighState state);
+  void become_reachable(Instant now, uint64_t key, Slot& s);
+  void become_stale(Instant now, uint64_t key, Slot& s);
+  void start_resolution(Instant now, uint64_t key, Slot& s);
+  void enqueue(Instant now, Slot& s, PacketPtr pkt);
+  void send_solicit(Instant now, Slot& s, bool unicast);
+  void flush_queue(Instant now, Slot& s);
+  void fail(Instant now, uint64_t key, Slot& s);
+  void drop_queue(Instant now, Slot& s, DropReason why);
+  void expire(Instant now, uint64_t key, Slot& s);
+  void arm(uint64_t key, Slot& s, Instant when);
+  void arm_gc(Instant now, uint64_t key, Slot& s);
+  static void disarm(Slot& s) {
+    s.timer = Instant::never();
+    s.timer_seq = 0;
+  }
+  void prune_timers();
+
   NeighConfig cfg_;
   Rng rng_;
   Telemetry& tel_;
   Hooks& hooks_;
   NeighStats stats_;
+  Map map_;
+  std::vector<TimerRef> heap_;  // min-heap on (when, key); top is never stale (prune_timers)
+  uint64_t timer_seq_ = 0;
+  size_t gc_candidates_ = 0;  // STALE + FAILED entries: what forced gc could free
+  size_t permanent_ = 0;      // PERMANENT entries (exempt from gc_thresh3)
+  Instant now_;               // latest `now` seen: the time of events from remove()/flush()
 };
 
 }  // namespace ustack::link
