@@ -38,7 +38,8 @@ wire::MacAddr make_mac(uint16_t host_no, uint16_t nic_no) {
 
 }  // namespace
 
-World::World(WorldConfig cfg) : cfg_(std::move(cfg)), rng_(cfg_.seed) {}
+World::World(WorldConfig cfg)
+    : cfg_(std::move(cfg)), rng_(cfg_.seed), host_seeds_(rng_.fork()), fault_seeds_(rng_.fork()) {}
 
 World::~World() {
   // Hosts first (each destroys its stack, then its devices, which unplug from their links),
@@ -56,8 +57,9 @@ stack::Stack& World::add_host(std::string name) {
 stack::Stack& World::add_host(std::string name, stack::StackConfig cfg) {
   for (const auto& h : hosts_) USTACK_ASSERT(h->name != name, "host names are unique");
   cfg.name = name;
-  // One forked stream per host, in creation order: adding a host never shifts the others.
-  cfg.seed = rng_.fork().next_u64();
+  // One forked stream per host, in creation order: a host added later never shifts the seeds
+  // of those before it.
+  cfg.seed = host_seeds_.fork().next_u64();
   auto h = std::make_unique<Host>();
   h->name = std::move(name);
   h->stack = std::make_unique<stack::Stack>(std::move(cfg));
@@ -102,12 +104,11 @@ link::Interface& World::add_nic(Host& h, uint16_t host_no, dev::SimLink& link, u
   };
   auto wrap_faults = [&] {
     dev::FaultInjectorConfig fc = *o.faults;
-    fc.seed ^= rng_.fork().next_u64();
+    fc.seed ^= fault_seeds_.fork().next_u64();
     auto fi = std::make_unique<dev::FaultInjector>(std::move(dev), fc);
     n.faults = fi.get();
     dev = std::move(fi);
   };
-  // The seed for the injector is drawn whether or not a capture comes first, in one order.
   const bool pcap = !o.pcap_path.empty();
   if (pcap && o.capture_at == CaptureAt::kWire) wrap_pcap();
   if (o.faults) wrap_faults();

@@ -168,6 +168,9 @@ class World {
 
   WorldConfig cfg_;
   Rng rng_;
+  // Separate streams, so adding a fault injector never changes a stack's seed and vice versa.
+  Rng host_seeds_;
+  Rng fault_seeds_;
   Instant now_ = Instant::zero();
   int stalled_ = 0;          // consecutive steps that could not move the clock
   uint64_t packet_ids_ = 0;  // shared by every host's Telemetry

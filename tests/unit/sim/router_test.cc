@@ -256,6 +256,28 @@ TEST_F(Router, LocalOutputFragmentsToTheLearnedPathMtu) {
   check_pcaps();
 }
 
+// The router cannot resolve the next hop (nobody has 10.0.2.99): after its three ARP requests
+// it drops the queued datagram and reports host unreachable from its near-side address
+// (RFC 1812 §4.3.3.1 via Linux's ipv4_link_failure), and a's connected socket hears of it.
+TEST_F(Router, UnresolvableNextHopIsReportedByTheRouter) {
+  build();
+  transport::UdpSocket* s = connected("10.0.2.99", 9);
+  ASSERT_TRUE(s->sendto(w_.now(), test::pattern(40)).ok());
+  w_.run_for(Duration::ms(2500));
+  EXPECT_EQ(s->take_error(), 0);
+  w_.run_for(Duration::ms(1000));
+  EXPECT_EQ(s->take_error(), EHOSTUNREACH);
+  auto icmp = icmp_errors_at_a();
+  ASSERT_EQ(icmp.size(), 1u);
+  EXPECT_EQ(icmp[0].src, ip("10.0.1.1"));
+  EXPECT_EQ(icmp[0].type, 3);
+  EXPECT_EQ(icmp[0].code, 1);
+  EXPECT_EQ(icmp[0].quoted_dst, ip("10.0.2.99"));
+  EXPECT_EQ(w_.host("r").neigh().stats().res_failed, 1u);
+  EXPECT_EQ(drops("r", DropReason::kNeighFailed), 1u);
+  check_pcaps();
+}
+
 // net.ipv4.ip_forward = 0: a packet for someone else is dropped (InAddrErrors,
 // kNotForwarding) without an ICMP error, as Linux's ip_error does when forwarding is off.
 TEST_F(Router, ForwardingOffDropsWithNotForwarding) {

@@ -212,5 +212,35 @@ TEST(World, SameSeedGivesByteIdenticalPcaps) {
   test::expect_tshark_clean(d1.path() + "/b.pcap");
 }
 
+// Seeds for stacks and for fault injectors come from separate streams: putting a (harmless)
+// injector on a NIC changes nothing any stack does, down to the IP identification numbers.
+TEST(World, AFaultInjectorDoesNotShiftTheStacksSeeds) {
+  testtools::ScratchDir d1, d2;
+  for (bool faults : {false, true}) {
+    World w(9);
+    ConnectOptions o;
+    if (faults) o.a.faults = dev::FaultInjectorConfig{};
+    o.b.pcap_path = (faults ? d2 : d1).file("b0.pcap");
+    test::two_hosts(w, o);
+    w.add_host("c");  // a host added after the injector: its seed must not move either
+    ConnectOptions o2;
+    o2.b.pcap_path = (faults ? d2 : d1).file("b1.pcap");
+    w.connect("c", "b", o2);
+    ASSERT_TRUE(w.add_address("c", "eth0", "10.0.1.3/24").ok());
+    ASSERT_TRUE(w.add_address("b", "eth1", "10.0.1.2/24").ok());
+    test::Pinger pa(w, "a"), pc(w, "c");
+    for (uint16_t i = 0; i < 5; ++i) {
+      ASSERT_TRUE(pa.send(ip("10.0.0.2"), i, test::pattern(1000 * i + 1)).ok());
+      ASSERT_TRUE(pc.send(ip("10.0.1.2"), i, test::pattern(3000)).ok());
+      w.run_for(Duration::ms(1));
+    }
+    EXPECT_EQ(pa.replies().size(), 5u);
+    EXPECT_EQ(pc.replies().size(), 5u);
+    w.close_pcaps();
+  }
+  EXPECT_EQ(slurp(d1.file("b0.pcap")), slurp(d2.file("b0.pcap")));
+  EXPECT_EQ(slurp(d1.file("b1.pcap")), slurp(d2.file("b1.pcap")));
+}
+
 }  // namespace
 }  // namespace ustack::sim
