@@ -1,7 +1,9 @@
 // The `ustack` command line.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 
 #include "ustack/cli/demo.h"
+#include "ustack/cli/host.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ustack: a userspace TCP/IP stack built the way Linux builds its own"};
@@ -24,7 +26,24 @@ int main(int argc, char** argv) {
   int rc = 0;
   d->callback([&] { rc = ustack::cli::run_demo(demo, stdout); });
 
+  ustack::cli::HostCommand host(app);
+
   app.add_subcommand("version", "print the version")->callback([] { std::puts("ustack 0.1.0"); });
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    // A usage error: one line, exit status 2 (as most Unix tools).
+    std::fprintf(stderr, "ustack: %s (see --help)\n", e.what());
+    return 2;
+  }
+  if (host.selected()) {
+    auto cfg = host.config();
+    if (!cfg) {
+      std::fprintf(stderr, "ustack host: %s\n", cfg.error().c_str());
+      return 2;
+    }
+    return ustack::cli::run_host(*cfg, stdout, stderr);
+  }
   return rc;
 }

@@ -1,0 +1,187 @@
+// cli/host.cc — `ustack host`: open the TAPs, configure one Stack, run it on rt::Runtime until
+// SIGINT/SIGTERM, print its tables.
+//
+// Object lifetimes (declaration order matters): the devices' buffer pool, then the devices,
+// then the Stack (it refers to the devices, and its destructor detaches them), then the
+// Runtime and the echo service (they refer to the Stack). Destruction runs the other way.
+//
+// Signals: SIGINT and SIGTERM are blocked and read from a signalfd that the Runtime watches
+// like any other fd, so a signal wakes the loop at once and is handled on the loop's thread
+// (no async-signal-safety concerns, no global state).
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "ustack/app/udp_echo.h"
+#include "ustack/base/rng.h"
+#include "ustack/cli/host.h"
+#include "ustack/dev/pcap.h"
+#include "ustack/dev/tap.h"
+#include "ustack/rt/runtime.h"
+#include "ustack/stack/stack.h"
+
+namespace ustack::cli {
+namespace {
+
+constexpr int kExitUsage = 2;
+
+// ustack's end of the cable: a locally administered unicast MAC (first octet 0x02) that depends
+// only on the seed and the interface's position, so a rerun with the same seed keeps its MACs
+// (the kernel's neighbour cache stays valid).
+wire::MacAddr derive_mac(uint64_t seed, size_t index) {
+  Rng rng(seed);
+  uint64_t bits = 0;
+  for (size_t i = 0; i <= index; ++i) bits = rng.next_u64();
+  wire::MacAddr m;
+  m.b[0] = 0x02;
+  for (size_t i = 1; i < 6; ++i) m.b[i] = static_cast<uint8_t>(bits >> (8 * (i - 1)));
+  return m;
+}
+
+std::string pcap_path(const std::string& base, size_t index, const std::string& ifname) {
+  return index == 0 ? base : base + "." + ifname;
+}
+
+int fail(std::FILE* err, const std::string& msg) {
+  std::fprintf(err, "ustack host: %s\n", msg.c_str());
+  return kExitUsage;
+}
+
+// Blocks SIGINT/SIGTERM for this thread (and threads it starts) and returns a signalfd for
+// them, or -1. The old mask is restored by the caller.
+int block_stop_signals(sigset_t* old) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (::pthread_sigmask(SIG_BLOCK, &set, old) != 0) return -1;
+  return ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+}  // namespace
+
+int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
+  // 1. Devices: TapDevice, wrapped in PcapCapture when capturing.
+  PoolHandle dev_pool = BufferPool::create();
+  std::vector<std::unique_ptr<dev::NetDevice>> devs;
+  std::vector<dev::PcapCapture*> captures;
+  for (size_t i = 0; i < cfg.taps.size(); ++i) {
+    dev::DeviceConfig dc;
+    dc.name = cfg.taps[i].name;
+    dc.mac = derive_mac(cfg.seed, i);
+    dc.mtu = cfg.mtu;
+    auto tap = dev::TapDevice::open(dc, *dev_pool, cfg.taps[i].name);
+    if (!tap) return fail(err, fmt::format("--tap {}: {}", dc.name, tap.error().to_string()));
+    std::unique_ptr<dev::NetDevice> d = std::move(*tap);
+    if (!cfg.pcap.empty()) {
+      const std::string path = pcap_path(cfg.pcap, i, cfg.taps[i].name);
+      auto w = dev::PcapWriter::open(path);
+      if (!w) return fail(err, fmt::format("--pcap {}: {}", path, w.error().message));
+      auto cap = std::make_unique<dev::PcapCapture>(std::move(d), std::move(*w));
+      captures.push_back(cap.get());
+      d = std::move(cap);
+    }
+    devs.push_back(std::move(d));
+  }
+
+  // 2. The stack.
+  stack::StackConfig sc;
+  sc.name = "host";
+  sc.seed = cfg.seed;
+  sc.ip.forwarding = cfg.forward;
+  if (cfg.neigh_reachable_ms) sc.neigh.base_reachable_time = Duration::ms(*cfg.neigh_reachable_ms);
+  stack::Stack stack(sc);
+  TracePrinter printer(err);
+  if (cfg.trace_mask != 0) stack.telemetry().set_sink(&printer, cfg.trace_mask);
+  rt::Runtime runtime(stack);
+
+  std::string ready;
+  for (size_t i = 0; i < devs.size(); ++i) {
+    link::Interface& ifc = stack.add_interface(*devs[i]);
+    for (const link::IfAddr& a : cfg.taps[i].addrs) {
+      if (auto r = stack.add_address(runtime.now(), ifc.ifindex(), a); !r)
+        return fail(err, fmt::format("--addr {}/{} on {}: {}", a.addr.to_string(), a.prefix_len,
+                                     ifc.name(), r.error()));
+      ready += fmt::format("{}{} {}/{}", ready.empty() ? "" : ", ", ifc.name(), a.addr.to_string(),
+                           a.prefix_len);
+    }
+  }
+  // 3. Routes (after the addresses: a gateway must be on a connected subnet).
+  if (cfg.gateway) {
+    if (auto r = stack.add_default_route(*cfg.gateway); !r)
+      return fail(err, fmt::format("--gateway {}: {}", cfg.gateway->to_string(),
+                                   ip::fib_error_name(r.error())));
+  }
+  for (const HostConfig::StaticRoute& sr : cfg.routes) {
+    auto via = stack.fib().lookup(sr.gateway);
+    if (!via || via->type != ip::RouteType::kUnicast || via->route == nullptr ||
+        !via->route->gateway.is_unspecified())
+      return fail(err, fmt::format("--route via {}: the gateway is not on a connected subnet",
+                                   sr.gateway.to_string()));
+    ip::Route r;
+    r.dst = sr.dst;
+    r.prefix_len = sr.prefix_len;
+    r.gateway = sr.gateway;
+    r.ifindex = via->ifindex;
+    r.metric = sr.metric;
+    r.proto = ip::RouteProto::kStatic;
+    if (auto res = stack.add_route(r); !res)
+      return fail(err, fmt::format("--route {}/{} via {}: {}", sr.dst.to_string(), sr.prefix_len,
+                                   sr.gateway.to_string(), ip::fib_error_name(res.error())));
+  }
+  // 4. Netfilter rules: --rule lines in order, then the --rules file.
+  for (const std::string& line : cfg.rules) {
+    auto c = filter::parse_command(line);
+    if (!c) return fail(err, fmt::format("--rule \"{}\": {}", line, c.error()));
+    if (auto r = stack.netfilter().apply(*c); !r)
+      return fail(err, fmt::format("--rule \"{}\": {}", line, r.error()));
+  }
+  if (!cfg.rules_file.empty()) {
+    std::ifstream in(cfg.rules_file);
+    if (!in) return fail(err, fmt::format("--rules {}: cannot read the file", cfg.rules_file));
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto r = stack.netfilter().load(text.str()); !r)
+      return fail(err, fmt::format("--rules {}: {}", cfg.rules_file, r.error()));
+  }
+  // 5. Applications.
+  std::unique_ptr<app::UdpEcho> echo;
+  if (cfg.udp_echo) {
+    echo = std::make_unique<app::UdpEcho>(stack);
+    if (auto r = echo->start(*cfg.udp_echo); !r)
+      return fail(err, fmt::format("--udp-echo {}: bind failed: {}", *cfg.udp_echo,
+                                   std::strerror(r.error())));
+  }
+
+  // 6. Run until a stop signal.
+  sigset_t old_mask;
+  const int sfd = block_stop_signals(&old_mask);
+  if (sfd < 0) return fail(err, fmt::format("signalfd: {}", std::strerror(errno)));
+  int stop_signal = 0;
+  runtime.watch_fd(sfd, [&](Instant) {
+    signalfd_siginfo si{};
+    if (::read(sfd, &si, sizeof si) == sizeof si) stop_signal = static_cast<int>(si.ssi_signo);
+    runtime.stop();
+  });
+  std::fprintf(err, "ustack host: ready (%s)\n", ready.c_str());
+  std::fflush(err);
+  runtime.run_until_stopped();
+  ::close(sfd);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+
+  // 7. Report.
+  for (dev::PcapCapture* c : captures) (void)c->flush();
+  if (!cfg.quiet) std::fputs(stack.format_all().c_str(), out);
+  if (echo) std::fputs(echo->format().c_str(), out);
+  if (cfg.quiet) std::fprintf(out, "== drops ==\n%s", stack.format_drops().c_str());
+  std::fprintf(err, "ustack host: stopped by %s\n",
+               stop_signal != 0 ? strsignal(stop_signal) : "request");
+  return 0;
+}
+
+}  // namespace ustack::cli

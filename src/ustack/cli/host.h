@@ -1,0 +1,98 @@
+// cli/host.h — `ustack host`: one ustack host on real links (Linux TAP interfaces), driven by
+// rt::Runtime on the monotonic clock until SIGINT/SIGTERM.
+//
+//   ustack host --tap tap0 --addr 192.0.2.2/24 [--tap tap1 --addr 198.51.100.1/24 ...]
+//               [--gateway G] [--route "PREFIX via G [metric M]" ...] [--forward]
+//               [--udp-echo PORT] [--pcap FILE] [--rule "IPTABLES RULE" ...] [--rules FILE]
+//               [--seed N] [--mtu N] [--neigh-reachable-ms N] [--trace LAYERS] [--quiet]
+//
+// Each --addr belongs to the --tap before it (one or more per tap). Bad arguments print one
+// line to stderr and exit 2; a clean stop prints the stack's tables to stdout and exits 0.
+// README.md ("ustack host") documents every option.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ustack/base/result.h"
+#include "ustack/link/interface.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace ustack::cli {
+
+// A validated `ustack host` configuration.
+struct HostConfig {
+  struct Tap {
+    std::string name;                 // the kernel interface name, and ours
+    std::vector<link::IfAddr> addrs;  // at least one
+  };
+  struct StaticRoute {
+    wire::Ipv4Addr dst;
+    int prefix_len = 0;
+    wire::Ipv4Addr gateway;
+    uint32_t metric = 0;
+  };
+  std::vector<Tap> taps;
+  std::optional<wire::Ipv4Addr> gateway;  // default route
+  std::vector<StaticRoute> routes;
+  bool forward = false;
+  std::optional<uint16_t> udp_echo;
+  std::string pcap;                // empty: no capture
+  std::vector<std::string> rules;  // iptables-style lines, applied in order
+  std::string rules_file;
+  uint64_t seed = 1;
+  uint32_t mtu = 1500;
+  std::optional<int64_t> neigh_reachable_ms;
+  uint32_t trace_mask = 0;  // Layer bits; 0: no tracing
+  bool quiet = false;
+};
+
+// The `host` subcommand: its options are registered on construction; after parsing, config()
+// pairs each --addr with its --tap and validates everything.
+class HostCommand {
+ public:
+  explicit HostCommand(CLI::App& parent);
+  bool selected() const;
+  // A sentence naming the bad argument on error.
+  Result<HostConfig, std::string> config() const;
+
+ private:
+  CLI::App* sub_;
+  CLI::Option* tap_opt_;
+  CLI::Option* addr_opt_;
+  std::vector<std::string> taps_;
+  std::vector<std::string> addrs_;
+  std::string gateway_;
+  std::vector<std::string> routes_;
+  bool forward_ = false;
+  int udp_echo_ = -1;
+  std::string pcap_;
+  std::vector<std::string> rules_;
+  std::string rules_file_;
+  uint64_t seed_ = 1;
+  uint32_t mtu_ = 1500;
+  int64_t neigh_reachable_ms_ = -1;
+  std::string trace_;
+  bool quiet_ = false;
+};
+
+// Helpers, exposed for tests. "192.0.2.2/24" (no "/P" means /32, as `ip addr add`).
+Result<link::IfAddr, std::string> parse_cidr(std::string_view s);
+// "198.51.100.0/24 via 192.0.2.1 [metric 10]" or "default via 192.0.2.1".
+Result<HostConfig::StaticRoute, std::string> parse_route(std::string_view s);
+// "ip,udp" or "all" -> Layer bits.
+Result<uint32_t, std::string> parse_trace_layers(std::string_view s);
+
+// Opens the TAPs, configures the stack, prints "ustack host: ready (...)" to `err` and runs
+// until SIGINT or SIGTERM; then prints the tables to `out`. Returns the exit code: 0 after a
+// clean stop, 2 if a TAP, capture, address, route or rule could not be set up.
+int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err);
+
+}  // namespace ustack::cli

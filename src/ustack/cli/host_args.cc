@@ -1,0 +1,188 @@
+// cli/host_args.cc — `ustack host`'s options: registration with CLI11, pairing each --addr
+// with its --tap, and validation into a HostConfig (every error is one sentence).
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <sstream>
+
+#include "ustack/base/telemetry.h"
+#include "ustack/cli/host.h"
+
+namespace ustack::cli {
+namespace {
+
+template <class T>
+std::optional<T> to_number(std::string_view s) {
+  T v{};
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> words(std::string_view s) {
+  std::istringstream in{std::string(s)};
+  std::vector<std::string> w;
+  for (std::string x; in >> x;) w.push_back(x);
+  return w;
+}
+
+}  // namespace
+
+Result<link::IfAddr, std::string> parse_cidr(std::string_view s) {
+  const size_t slash = s.find('/');
+  auto a = wire::Ipv4Addr::parse(s.substr(0, slash));
+  if (!a) return Err(fmt::format("bad address '{}'", s));
+  link::IfAddr r{*a, 32};
+  if (slash != std::string_view::npos) {
+    auto p = to_number<int>(s.substr(slash + 1));
+    if (!p || *p < 0 || *p > 32) return Err(fmt::format("bad prefix length in '{}'", s));
+    r.prefix_len = *p;
+  }
+  return r;
+}
+
+Result<HostConfig::StaticRoute, std::string> parse_route(std::string_view s) {
+  const std::vector<std::string> w = words(s);
+  const auto bad = [&](std::string_view why) {
+    return Err(
+        fmt::format("bad route '{}': {} (expected \"PREFIX via GATEWAY [metric N]\")", s, why));
+  };
+  if (w.size() != 3 && w.size() != 5) return bad("wrong number of words");
+  HostConfig::StaticRoute r;
+  if (w[0] != "default") {
+    auto p = parse_cidr(w[0]);
+    if (!p) return bad(p.error());
+    if (w[0].find('/') == std::string::npos) return bad("the prefix needs a /length");
+    if ((p->addr.v & ~p->mask()) != 0) return bad("host bits set in the prefix");
+    r.dst = p->addr;
+    r.prefix_len = p->prefix_len;
+  }
+  if (w[1] != "via") return bad("'via' missing");
+  auto gw = wire::Ipv4Addr::parse(w[2]);
+  if (!gw || gw->is_unspecified() || gw->is_broadcast() || gw->is_multicast())
+    return bad(fmt::format("bad gateway '{}'", w[2]));
+  r.gateway = *gw;
+  if (w.size() == 5) {
+    auto m = to_number<uint32_t>(w[4]);
+    if (w[3] != "metric" || !m) return bad("expected 'metric N' after the gateway");
+    r.metric = *m;
+  }
+  return r;
+}
+
+Result<uint32_t, std::string> parse_trace_layers(std::string_view s) {
+  uint32_t mask = 0;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = std::min(s.find(',', start), s.size());
+    const std::string_view name = s.substr(start, comma - start);
+    start = comma + 1;
+    if (name == "all") {
+      mask = kAllLayers;
+      continue;
+    }
+    bool found = false;
+    for (size_t i = 0; i < static_cast<size_t>(Layer::kCount); ++i) {
+      if (layer_name(static_cast<Layer>(i)) == name) {
+        mask |= layer_bit(static_cast<Layer>(i));
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string known = "all";
+      for (size_t i = 0; i < static_cast<size_t>(Layer::kCount); ++i)
+        known += fmt::format(", {}", layer_name(static_cast<Layer>(i)));
+      return Err(fmt::format("unknown trace layer '{}' (known: {})", name, known));
+    }
+  }
+  return mask;
+}
+
+HostCommand::HostCommand(CLI::App& parent) {
+  sub_ = parent.add_subcommand("host",
+                               "run one ustack host on Linux TAP interfaces until SIGINT/SIGTERM");
+  tap_opt_ = sub_->add_option("--tap", taps_,
+                              "TAP interface to open (created if missing); repeat for more")
+                 ->allow_extra_args(false)
+                 ->required();
+  addr_opt_ = sub_->add_option("--addr", addrs_,
+                               "A.B.C.D/P for the --tap before it; repeat for more addresses")
+                  ->allow_extra_args(false);
+  sub_->add_option("--gateway", gateway_, "default route via this address");
+  sub_->add_option("--route", routes_, "\"PREFIX via GATEWAY [metric N]\" (one quoted string)")
+      ->allow_extra_args(false);
+  sub_->add_flag("--forward", forward_, "forward packets between interfaces (ip_forward=1)");
+  sub_->add_option("--udp-echo", udp_echo_, "echo UDP datagrams on this port (RFC 862)")
+      ->check(CLI::Range(1, 65535));
+  sub_->add_option("--pcap", pcap_, "capture to FILE (first tap), FILE.<ifname> (every other tap)");
+  sub_->add_option("--rule", rules_, "an iptables-style rule, e.g. \"-A INPUT -p icmp -j DROP\"")
+      ->allow_extra_args(false);
+  sub_->add_option("--rules", rules_file_, "a file of iptables-style rules, one per line");
+  sub_->add_option("--seed", seed_, "seed for every random choice (and our MAC addresses)");
+  sub_->add_option("--mtu", mtu_, "MTU of our interfaces (set the kernel side to match)")
+      ->check(CLI::Range(68, 65535));
+  sub_->add_option("--neigh-reachable-ms", neigh_reachable_ms_,
+                   "ARP base_reachable_time in milliseconds (default 30000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}));
+  sub_->add_option("--trace", trace_,
+                   "print trace events of these layers to stderr: "
+                   "all, or a comma list of dev,link,arp,ip,icmp,udp,...");
+  sub_->add_flag("--quiet", quiet_, "at exit print only the echo and drop counters");
+}
+
+bool HostCommand::selected() const { return sub_->parsed(); }
+
+Result<HostConfig, std::string> HostCommand::config() const {
+  HostConfig c;
+  // CLI11 keeps every option's values in order and, in parse_order(), which option came when:
+  // walking it pairs each --addr with the latest --tap.
+  size_t ti = 0;
+  size_t ai = 0;
+  for (const CLI::Option* o : sub_->parse_order()) {
+    if (o == tap_opt_) {
+      const std::string& name = taps_.at(ti++);
+      if (name.find('%') != std::string::npos)
+        return Err(fmt::format("--tap '{}': give a literal interface name", name));
+      for (const HostConfig::Tap& t : c.taps)
+        if (t.name == name) return Err(fmt::format("--tap '{}' given twice", name));
+      c.taps.push_back(HostConfig::Tap{name, {}});
+    } else if (o == addr_opt_) {
+      const std::string& text = addrs_.at(ai++);
+      if (c.taps.empty()) return Err(fmt::format("--addr {} comes before any --tap", text));
+      auto a = parse_cidr(text);
+      if (!a) return Err("--addr: " + a.error());
+      c.taps.back().addrs.push_back(*a);
+    }
+  }
+  for (const HostConfig::Tap& t : c.taps)
+    if (t.addrs.empty()) return Err(fmt::format("--tap {} has no --addr after it", t.name));
+  if (!gateway_.empty()) {
+    auto g = wire::Ipv4Addr::parse(gateway_);
+    if (!g || g->is_unspecified() || g->is_broadcast() || g->is_multicast())
+      return Err(fmt::format("--gateway: bad address '{}'", gateway_));
+    c.gateway = *g;
+  }
+  for (const std::string& r : routes_) {
+    auto rt = parse_route(r);
+    if (!rt) return Err("--route: " + rt.error());
+    c.routes.push_back(*rt);
+  }
+  c.forward = forward_;
+  if (udp_echo_ > 0) c.udp_echo = static_cast<uint16_t>(udp_echo_);
+  c.pcap = pcap_;
+  c.rules = rules_;
+  c.rules_file = rules_file_;
+  c.seed = seed_;
+  c.mtu = mtu_;
+  if (neigh_reachable_ms_ > 0) c.neigh_reachable_ms = neigh_reachable_ms_;
+  if (!trace_.empty()) {
+    auto m = parse_trace_layers(trace_);
+    if (!m) return Err("--trace: " + m.error());
+    c.trace_mask = *m;
+  }
+  c.quiet = quiet_;
+  return c;
+}
+
+}  // namespace ustack::cli
