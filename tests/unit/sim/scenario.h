@@ -1,5 +1,5 @@
 // tests/unit/sim/scenario.h — helpers the sim scenario tests share: topologies, a ping client,
-// a UDP echo server, and decoding of the frames a pcap holds.
+// and decoding of the frames a pcap holds.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -92,33 +92,6 @@ class Pinger {
   stack::Stack& st_;
   uint16_t ident_;
   std::vector<Reply> replies_;
-};
-
-// A UDP echo server: from sk_data_ready, every datagram goes straight back to its sender.
-class UdpEcho {
- public:
-  UdpEcho(stack::Stack& st, uint16_t port) : st_(st), sock_(st.udp().open()) {
-    EXPECT_TRUE(sock_->bind(Ipv4Addr::any(), port).ok());
-    sock_->on_readable([this](Instant now) {
-      while (auto d = sock_->recv()) {
-        auto r = sock_->sendto(now, d->payload(), d->from, d->from_port);
-        if (r.ok()) {
-          ++echoed_;
-        } else {
-          ++send_errors_;
-        }
-      }
-    });
-  }
-  ~UdpEcho() { st_.udp().close(sock_); }
-  uint64_t echoed() const { return echoed_; }
-  uint64_t send_errors() const { return send_errors_; }
-
- private:
-  stack::Stack& st_;
-  transport::UdpSocket* sock_;
-  uint64_t echoed_ = 0;
-  uint64_t send_errors_ = 0;
 };
 
 // ---- what a pcap holds ---------------------------------------------------------------------

@@ -1,12 +1,13 @@
 // tests/unit/sim/udp_test.cc — UDP between ustack hosts: 10 000 datagrams of assorted sizes
-// (1 .. 65507 bytes) echoed byte-identical, ICMP port unreachable to a connected socket, and
-// receive-queue overflow counted as RcvbufErrors.
+// (1 .. 65507 bytes) echoed byte-identical by app::UdpEcho, ICMP port unreachable to a
+// connected socket, and receive-queue overflow counted as RcvbufErrors.
 #include <gtest/gtest.h>
 
 #include <cerrno>
 
 #include "scenario.h"
 #include "tools/scratch_dir.h"
+#include "ustack/app/udp_echo.h"
 
 namespace ustack::sim {
 namespace {
@@ -42,7 +43,8 @@ TEST(Udp, TenThousandDatagramsOfAssortedSizesComeBackByteIdentical) {
   o.link.latency = Duration::us(20);
   o.link.bits_per_second = 10'000'000'000;  // 10 Gbit/s: big datagrams take a while
   test::two_hosts(w, o);
-  test::UdpEcho echo(w.host("b"), 7);
+  app::UdpEcho echo(w.host("b"));
+  ASSERT_TRUE(echo.start(7).ok());
   transport::UdpSocket* s = w.host("a").udp().open();
   ASSERT_TRUE(s->connect(w.now(), ip("10.0.0.2"), 7).ok());
 
@@ -69,8 +71,9 @@ TEST(Udp, TenThousandDatagramsOfAssortedSizesComeBackByteIdentical) {
     bytes += sizes[i];
     fragmented += sizes[i] > 1472;
   }
-  EXPECT_EQ(echo.echoed(), 10'000u);
-  EXPECT_EQ(echo.send_errors(), 0u);
+  EXPECT_EQ(echo.stats().datagrams, 10'000u);
+  EXPECT_EQ(echo.stats().send_errors, 0u);
+  EXPECT_EQ(echo.stats().bytes, bytes);
   for (const char* h : {"a", "b"}) {
     SCOPED_TRACE(h);
     const transport::UdpStats& u = w.host(h).udp().stats();
