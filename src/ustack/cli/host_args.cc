@@ -32,11 +32,11 @@ std::vector<std::string> words(std::string_view s) {
 Result<link::IfAddr, std::string> parse_cidr(std::string_view s) {
   const size_t slash = s.find('/');
   auto a = wire::Ipv4Addr::parse(s.substr(0, slash));
-  if (!a) return Err(fmt::format("bad address '{}'", s));
+  if (!a) return Err{fmt::format("bad address '{}'", s)};
   link::IfAddr r{*a, 32};
   if (slash != std::string_view::npos) {
     auto p = to_number<int>(s.substr(slash + 1));
-    if (!p || *p < 0 || *p > 32) return Err(fmt::format("bad prefix length in '{}'", s));
+    if (!p || *p < 0 || *p > 32) return Err{fmt::format("bad prefix length in '{}'", s)};
     r.prefix_len = *p;
   }
   return r;
@@ -45,8 +45,8 @@ Result<link::IfAddr, std::string> parse_cidr(std::string_view s) {
 Result<HostConfig::StaticRoute, std::string> parse_route(std::string_view s) {
   const std::vector<std::string> w = words(s);
   const auto bad = [&](std::string_view why) {
-    return Err(
-        fmt::format("bad route '{}': {} (expected \"PREFIX via GATEWAY [metric N]\")", s, why));
+    return Err{
+        fmt::format("bad route '{}': {} (expected \"PREFIX via GATEWAY [metric N]\")", s, why)};
   };
   if (w.size() != 3 && w.size() != 5) return bad("wrong number of words");
   HostConfig::StaticRoute r;
@@ -93,7 +93,7 @@ Result<uint32_t, std::string> parse_trace_layers(std::string_view s) {
       std::string known = "all";
       for (size_t i = 0; i < static_cast<size_t>(Layer::kCount); ++i)
         known += fmt::format(", {}", layer_name(static_cast<Layer>(i)));
-      return Err(fmt::format("unknown trace layer '{}' (known: {})", name, known));
+      return Err{fmt::format("unknown trace layer '{}' (known: {})", name, known)};
     }
   }
   return mask;
@@ -143,29 +143,29 @@ Result<HostConfig, std::string> HostCommand::config() const {
     if (o == tap_opt_) {
       const std::string& name = taps_.at(ti++);
       if (name.find('%') != std::string::npos)
-        return Err(fmt::format("--tap '{}': give a literal interface name", name));
+        return Err{fmt::format("--tap '{}': give a literal interface name", name)};
       for (const HostConfig::Tap& t : c.taps)
-        if (t.name == name) return Err(fmt::format("--tap '{}' given twice", name));
+        if (t.name == name) return Err{fmt::format("--tap '{}' given twice", name)};
       c.taps.push_back(HostConfig::Tap{name, {}});
     } else if (o == addr_opt_) {
       const std::string& text = addrs_.at(ai++);
-      if (c.taps.empty()) return Err(fmt::format("--addr {} comes before any --tap", text));
+      if (c.taps.empty()) return Err{fmt::format("--addr {} comes before any --tap", text)};
       auto a = parse_cidr(text);
-      if (!a) return Err("--addr: " + a.error());
+      if (!a) return Err{"--addr: " + a.error()};
       c.taps.back().addrs.push_back(*a);
     }
   }
   for (const HostConfig::Tap& t : c.taps)
-    if (t.addrs.empty()) return Err(fmt::format("--tap {} has no --addr after it", t.name));
+    if (t.addrs.empty()) return Err{fmt::format("--tap {} has no --addr after it", t.name)};
   if (!gateway_.empty()) {
     auto g = wire::Ipv4Addr::parse(gateway_);
     if (!g || g->is_unspecified() || g->is_broadcast() || g->is_multicast())
-      return Err(fmt::format("--gateway: bad address '{}'", gateway_));
+      return Err{fmt::format("--gateway: bad address '{}'", gateway_)};
     c.gateway = *g;
   }
   for (const std::string& r : routes_) {
     auto rt = parse_route(r);
-    if (!rt) return Err("--route: " + rt.error());
+    if (!rt) return Err{"--route: " + rt.error()};
     c.routes.push_back(*rt);
   }
   c.forward = forward_;
@@ -178,7 +178,7 @@ Result<HostConfig, std::string> HostCommand::config() const {
   if (neigh_reachable_ms_ > 0) c.neigh_reachable_ms = neigh_reachable_ms_;
   if (!trace_.empty()) {
     auto m = parse_trace_layers(trace_);
-    if (!m) return Err("--trace: " + m.error());
+    if (!m) return Err{"--trace: " + m.error()};
     c.trace_mask = *m;
   }
   c.quiet = quiet_;

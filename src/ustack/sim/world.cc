@@ -185,18 +185,18 @@ void World::close_pcaps() {
 Result<void, std::string> World::add_address(std::string_view host, std::string_view ifname,
                                              std::string_view cidr) {
   auto a = parse_cidr(cidr);
-  if (!a) return Err(fmt::format("bad address {}", cidr));
+  if (!a) return Err{fmt::format("bad address {}", cidr)};
   stack::Stack& st = this->host(host);
   link::Interface* i = st.interface(ifname);
-  if (i == nullptr) return Err(fmt::format("{} has no interface {}", host, ifname));
+  if (i == nullptr) return Err{fmt::format("{} has no interface {}", host, ifname)};
   return st.add_address(now_, i->ifindex(), *a);
 }
 
 Result<void, std::string> World::add_default_route(std::string_view host, std::string_view gw) {
   auto g = wire::Ipv4Addr::parse(gw);
-  if (!g) return Err(fmt::format("bad gateway {}", gw));
+  if (!g) return Err{fmt::format("bad gateway {}", gw)};
   auto r = this->host(host).add_default_route(*g);
-  if (!r) return Err(fmt::format("default via {}: {}", gw, ip::fib_error_name(r.error())));
+  if (!r) return Err{fmt::format("default via {}: {}", gw, ip::fib_error_name(r.error()))};
   return Ok();
 }
 
@@ -204,10 +204,10 @@ Result<void, std::string> World::add_route(std::string_view host, std::string_vi
                                            std::string_view gw) {
   auto p = parse_cidr(prefix);
   auto g = wire::Ipv4Addr::parse(gw);
-  if (!p || !g) return Err(fmt::format("bad route {} via {}", prefix, gw));
+  if (!p || !g) return Err{fmt::format("bad route {} via {}", prefix, gw)};
   stack::Stack& st = this->host(host);
   auto via = st.fib().lookup(*g);
-  if (!via) return Err(fmt::format("gateway {} is not reachable", gw));
+  if (!via) return Err{fmt::format("gateway {} is not reachable", gw)};
   ip::Route r;
   r.dst = p->network();
   r.prefix_len = p->prefix_len;
@@ -215,7 +215,7 @@ Result<void, std::string> World::add_route(std::string_view host, std::string_vi
   r.ifindex = via->ifindex;
   r.proto = ip::RouteProto::kStatic;
   auto res = st.add_route(r);
-  if (!res) return Err(fmt::format("{} via {}: {}", prefix, gw, ip::fib_error_name(res.error())));
+  if (!res) return Err{fmt::format("{} via {}: {}", prefix, gw, ip::fib_error_name(res.error()))};
   return Ok();
 }
 
