@@ -125,6 +125,7 @@ void OneHostTest::stop_host(std::string* out) {
   *out = host_->out();
   EXPECT_EQ(host_->status(), 0) << host_->err();
   EXPECT_NE(host_->err().find("ustack host: stopped by"), std::string::npos) << host_->err();
+  EXPECT_EQ(host_->err().find("Sanitizer"), std::string::npos) << host_->err();  // ASan builds
   EXPECT_TRUE(testtools::tshark_clean(pcap()));
 }
 

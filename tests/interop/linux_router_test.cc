@@ -71,6 +71,7 @@ class LinuxRouter : public ::testing::Test {
     ASSERT_TRUE(host_->stop(SIGINT)) << "ustack host ignored SIGINT";
     *out = host_->out();
     EXPECT_EQ(host_->status(), 0) << host_->err();
+    EXPECT_EQ(host_->err().find("Sanitizer"), std::string::npos) << host_->err();
     EXPECT_TRUE(testtools::tshark_clean(pcap_a()));
     EXPECT_TRUE(testtools::tshark_clean(pcap_b()));
   }
