@@ -200,16 +200,15 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
   link::Interface* out = ifs_.get(route->ifindex);
   USTACK_ASSERT(out != nullptr, "route_output checked the interface");
   if (!run_hook(now, filter::Hook::kLocalOut, {}, out->name(), pkt)) return Err(IpError::kFiltered);
-  finish_output(now, *out, route->next_hop, std::move(pkt), {});
+  finish_output(now, *out, route->next_hop, route->mtu, std::move(pkt), {});
   return Ok();
 }
 
-// ip_finish_output: POST_ROUTING, then fragment to the device MTU if needed (the DF cases
-// were refused by the callers), then the neighbour layer.
-void Ipv4Layer::finish_output(Instant now, link::Interface& out, Ipv4Addr next_hop, PacketPtr pkt,
-                              std::string_view in_name) {
+// ip_finish_output: POST_ROUTING, then fragment to `mtu` if needed (the DF cases were refused
+// by the callers), then the neighbour layer.
+void Ipv4Layer::finish_output(Instant now, link::Interface& out, Ipv4Addr next_hop, uint32_t mtu,
+                              PacketPtr pkt, std::string_view in_name) {
   if (!run_hook(now, filter::Hook::kPostRouting, in_name, out.name(), pkt)) return;
-  uint32_t mtu = out.mtu();
   if (pkt->len() <= mtu) [[likely]] {
     xmit_one(now, out, next_hop, std::move(pkt));
     return;

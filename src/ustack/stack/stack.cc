@@ -194,7 +194,6 @@ std::string Stack::format_devs() const {
   std::vector<dev::NetDevice*> devs;
   for (const auto& i : ifs_.all()) devs.push_back(&i->dev());
   std::string out = dev::format_proc_net_dev(devs);
-  // format_ring_stats and format_softnet_stat give one line each, without its newline.
   for (dev::NetDevice* d : devs) out += dev::format_ring_stats(*d) + "\n";
   uint64_t dropped = 0;
   for (dev::NetDevice* d : devs) dropped += d->stats().rx_missed_errors;
