@@ -120,10 +120,16 @@ HostCommand::HostCommand(CLI::App& parent) {
       ->allow_extra_args(false);
   sub_->add_option("--rules", rules_file_, "a file of iptables-style rules, one per line");
   sub_->add_option("--seed", seed_, "seed for every random choice (and our MAC addresses)");
-  sub_->add_option("--mtu", mtu_, "MTU of our interfaces (set the kernel side to match)")
-      ->check(CLI::Range(68, 65535));
+  mtu_opt_ = sub_->add_option("--mtu", mtus_,
+                              "MTU of the --tap before it, or of every tap if given before the "
+                              "first --tap (set the kernel side to match)")
+                 ->allow_extra_args(false)
+                 ->check(CLI::Range(68, 65535));
   sub_->add_option("--neigh-reachable-ms", neigh_reachable_ms_,
                    "ARP base_reachable_time in milliseconds (default 30000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}));
+  sub_->add_option("--neigh-delay-probe-ms", neigh_delay_probe_ms_,
+                   "ARP delay_first_probe_time in milliseconds (default 5000)")
       ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}));
   sub_->add_option("--trace", trace_,
                    "print trace events of these layers to stderr: "
@@ -139,6 +145,8 @@ Result<HostConfig, std::string> HostCommand::config() const {
   // walking it pairs each --addr with the latest --tap.
   size_t ti = 0;
   size_t ai = 0;
+  size_t mi = 0;
+  bool global_mtu = false;
   for (const CLI::Option* o : sub_->parse_order()) {
     if (o == tap_opt_) {
       const std::string& name = taps_.at(ti++);
@@ -153,6 +161,17 @@ Result<HostConfig, std::string> HostCommand::config() const {
       auto a = parse_cidr(text);
       if (!a) return Err{"--addr: " + a.error()};
       c.taps.back().addrs.push_back(*a);
+    } else if (o == mtu_opt_) {
+      const uint32_t mtu = mtus_.at(mi++);
+      if (c.taps.empty()) {
+        if (global_mtu) return Err(fmt::format("--mtu given twice before the first --tap"));
+        global_mtu = true;
+        c.mtu = mtu;
+      } else {
+        if (c.taps.back().mtu)
+          return Err(fmt::format("--mtu given twice for --tap {}", c.taps.back().name));
+        c.taps.back().mtu = mtu;
+      }
     }
   }
   for (const HostConfig::Tap& t : c.taps)
@@ -174,8 +193,8 @@ Result<HostConfig, std::string> HostCommand::config() const {
   c.rules = rules_;
   c.rules_file = rules_file_;
   c.seed = seed_;
-  c.mtu = mtu_;
   if (neigh_reachable_ms_ > 0) c.neigh_reachable_ms = neigh_reachable_ms_;
+  if (neigh_delay_probe_ms_ > 0) c.neigh_delay_probe_ms = neigh_delay_probe_ms_;
   if (!trace_.empty()) {
     auto m = parse_trace_layers(trace_);
     if (!m) return Err{"--trace: " + m.error()};
