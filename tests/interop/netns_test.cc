@@ -54,12 +54,12 @@ TEST(NetnsHelper, VethPairBetweenTwoNamespacesCarriesPingAndIsRemoved) {
     a = veth.a();
     b = veth.b();
     EXPECT_TRUE(link_exists(a));
-    CmdResult r = ns1.adopt_link_as(a, "eth0", "10.78.0.1/24");
+    CmdResult r = ns1.adopt_link_as(a, "eth0", "198.51.100.1/24");
     ASSERT_TRUE(r.ok()) << r.output;
-    r = ns2.adopt_link_as(b, "eth0", "10.78.0.2/24");
+    r = ns2.adopt_link_as(b, "eth0", "198.51.100.2/24");
     ASSERT_TRUE(r.ok()) << r.output;
     EXPECT_FALSE(link_exists(a)) << "moved out of the root namespace";
-    r = ns1.exec("ping -n -c 1 -W 2 10.78.0.2");
+    r = ns1.exec("ping -n -c 1 -W 2 198.51.100.2");
     EXPECT_TRUE(r.ok()) << r.output;
     EXPECT_TRUE(ns2.link_mac("eth0").has_value());
     const auto c = ns2.link_counters("eth0");

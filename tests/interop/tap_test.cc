@@ -1,7 +1,7 @@
 // interop/tap_test.cc — TapDevice against a real Linux peer, seen through a pcap capture.
 //
 // Each test opens a TAP ("utap%d"), moves the kernel interface into a fresh network namespace
-// (the fd stays valid), gives it 10.77.N.1/24 there and drives our device the way a real-time
+// (the fd stays valid), gives it 203.0.113.1/24 there and drives our device the way a real-time
 // runner does: poll(2) on fd() while the interrupt is enabled, interrupt(now), then NAPI until
 // idle, with `now` read from CLOCK_MONOTONIC here in the test (the driver never reads a clock).
 // IPv6 is off in the namespace so that Linux sends only what a test provokes.
@@ -136,10 +136,9 @@ class TapInterop : public ::testing::Test {
     dev_ = wrap(std::move(cap));
     sink_.order = &seen_;
 
-    // A /24 per process; namespaces already keep parallel tests apart.
-    const uint8_t net = static_cast<uint8_t>(::getpid() % 250 + 1);
-    linux_ip_ = Ipv4Addr::from_octets(10, 77, net, 1);
-    our_ip_ = Ipv4Addr::from_octets(10, 77, net, 2);
+    // A documentation range (RFC 5737); the namespace keeps parallel tests apart.
+    linux_ip_ = Ipv4Addr::from_octets(203, 0, 113, 1);
+    our_ip_ = Ipv4Addr::from_octets(203, 0, 113, 2);
     interop::CmdResult mv = ns_->adopt_link(ifname_);
     ASSERT_TRUE(mv.ok()) << mv.output;
     interop::CmdResult cfg = ns_->exec("ip addr add " + linux_ip_.to_string() + "/24 dev " +
@@ -348,7 +347,7 @@ class TapInterop : public ::testing::Test {
 };
 
 TEST_F(TapInterop, LinuxArpRequestsArriveWellFormed) {
-  // Linux resolves 10.77.N.2 before it can send the echo request: ARP who-has out of the TAP.
+  // Linux resolves 203.0.113.2 before it can send the echo request: ARP who-has out of the TAP.
   std::jthread ping([&] { (void)ns_->exec(ping_cmd(1, "-W 1")); });
   ASSERT_TRUE(run_until([&] { return !sink_.frames.empty(); }, Duration::s(5)))
       << "no frame from Linux within 5 s";
