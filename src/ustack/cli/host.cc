@@ -76,7 +76,7 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
     dc.mac = derive_mac(cfg.seed, i);
     dc.mtu = cfg.mtu;
     auto tap = dev::TapDevice::open(dc, *dev_pool, cfg.taps[i].name);
-    if (!tap) return fail(err, tap.error().to_string());
+    if (!tap) return fail(err, fmt::format("--tap {}: {}", dc.name, tap.error().to_string()));
     std::unique_ptr<dev::NetDevice> d = std::move(*tap);
     if (!cfg.pcap.empty()) {
       const std::string path = pcap_path(cfg.pcap, i, cfg.taps[i].name);

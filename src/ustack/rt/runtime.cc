@@ -135,8 +135,8 @@ void Runtime::run_posted(Instant now) {
     running_.swap(posted_);
   }
   for (auto& fn : running_) {
-    fn(now);
     bump(stats_.posted);
+    fn(now);
   }
   running_.clear();  // keeps its capacity: no allocation per batch once warm
 }
