@@ -22,6 +22,10 @@
 #               read()s and write()s (B's ingress included). Linux: forwarding runs as softirq
 #               work in the sender's system calls, so it is the sender's CPU time per datagram
 #               through the router minus the same sent straight to R (dropped at R's ingress).
+#   router_busy How much of a CPU the router got while the sender ran (%): ustack's process;
+#               for Linux the sender, in whose system calls the forwarding runs. Below ~95%
+#               with datagrams lost means other load took the CPU (the CSV has ustack's time
+#               waiting on a run queue): trust router_cpu then, not the rates.
 #               ustack: `ustack host --forward` in namespace R, its two TAPs moved into A and B.
 #               Linux:  namespace R with ip_forward=1 and two veth pairs.
 # Repetitions interleave the stacks (and alternate which one goes first) so that load from other
@@ -124,6 +128,7 @@ nx() { # NS CMD...: run in NS, bounded
 # on_cpu N: the command prefix that pins to CPU N (nothing when PIN=0).
 on_cpu() { [ "$PIN" = 1 ] && echo "taskset -c $1"; }
 runtime_ns() { awk '{ print $1 }' "/proc/$1/schedstat"; } # PID: its CPU time so far, ns
+runqwait_ns() { awk '{ print $2 }' "/proc/$1/schedstat"; } # PID: time it waited for a CPU
 
 # ustack_start NS LIMIT_S OUT CPU ARGS...: runs `ustack host ARGS` in NS on CPU (terminated
 # after LIMIT_S) and waits for its ready line; sets USTACK_PID (what to signal) and USTACK_RPID
@@ -283,6 +288,7 @@ record_forw() { # STACK REP FORWARDED
 
 fwd_ustack() { # REP
   local rep=$1 a=$tag-ua$1 b=$tag-ub$1 r=$tag-ur$1 fa=${ifp}fa fb=${ifp}fb warm forw cpu0 cpu1
+  local wait0 wait1
   ns_new "$a"
   ns_new "$b"
   ns_new "$r"
@@ -293,9 +299,9 @@ fwd_ustack() { # REP
   fwd_endpoints "$a" "$b" "$fa" "$fb"
   warm=$(warm_count "$a" 10.203.2.1)
   [ "${warm:-0}" -gt 0 ] || die "no echo reply through the ustack router"
-  cpu0=$(runtime_ns "$USTACK_RPID")
+  cpu0=$(runtime_ns "$USTACK_RPID") wait0=$(runqwait_ns "$USTACK_RPID")
   fwd_flood ustack "$rep" "$a" "$b"
-  cpu1=$(runtime_ns "$USTACK_RPID")
+  cpu1=$(runtime_ns "$USTACK_RPID") wait1=$(runqwait_ns "$USTACK_RPID")
   ustack_stop
   forw=$(snmp_field "$tmp/fwd-ustack-$rep.out" Ip ForwDatagrams)
   [ -n "$forw" ] || die "no ForwDatagrams in ustack's output"
@@ -303,6 +309,8 @@ fwd_ustack() { # REP
   record_forw ustack "$rep" "$forw"
   record router_cpu ustack "$rep" "$(rate $((cpu1 - cpu0)) "$forw" 1)" ns/pkt \
     "router_cpu_ns=$((cpu1 - cpu0)) forw=$forw"
+  record router_busy ustack "$rep" "$(rate $((cpu1 - cpu0)) "$FWD_NS" 100)" % \
+    "router_cpu_ns=$((cpu1 - cpu0)) runqueue_wait_ns=$((wait1 - wait0)) ns=$FWD_NS"
   ns_del "$a"
   ns_del "$b"
   ns_del "$r"
@@ -324,6 +332,8 @@ fwd_linux() { # REP
   nx "$r" cat /proc/net/snmp >"$tmp/snmp" && before=$(snmp_field "$tmp/snmp" Ip ForwDatagrams)
   fwd_flood linux "$rep" "$a" "$b"
   routed_cpu=$FLOOD_CPU routed_sent=$FLOOD_SENT
+  record router_busy linux "$rep" "$(rate "$FLOOD_CPU" "$FLOOD_NS" 100)" % \
+    "sender_cpu_ns=$FLOOD_CPU ns=$FLOOD_NS"
   nx "$r" cat /proc/net/snmp >"$tmp/snmp" && after=$(snmp_field "$tmp/snmp" Ip ForwDatagrams)
   record_forw linux "$rep" $((after - before))
   # The same datagrams sent straight to R, dropped at R's ingress as B drops them: the sender's
