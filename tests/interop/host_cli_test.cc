@@ -6,20 +6,14 @@
 // it creates, and all traffic, stay there. Linux on the kernel side of the TAP pings us and
 // sends UDP datagrams to our echo port; then SIGINT stops the host, which prints its counters
 // and exits 0. The capture it wrote must decode cleanly in tshark.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
-#include <map>
 #include <sstream>
-#include <thread>
 #include <vector>
 
+#include "interop/host_process.h"
 #include "interop/netns.h"
 #include "tools/pcap_check.h"
 #include "tools/scratch_dir.h"
@@ -29,14 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::string kBin = USTACK_BIN;
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+const std::string& kBin = ustack_bin();
 
 // `ustack ARGS`, stdout and stderr captured separately.
 struct CliRun {
@@ -78,7 +65,10 @@ TEST(HostCli, ArgumentErrorsExitTwoWithOneLine) {
       "host --tap utapx --addr 192.0.2.2/24 --trace ip,bogus",
       "host --tap utapx --addr 192.0.2.2/24 --tap utapx --addr 192.0.2.3/24",  // same tap twice
       "host --tap 'utap%d' --addr 192.0.2.2/24",                               // not a literal name
-      "host --tap a/b --addr 192.0.2.2/24",  // TAP open: invalid name
+      "host --tap a/b --addr 192.0.2.2/24",                          // TAP open: invalid name
+      "host --mtu 9000 --mtu 1500 --tap utapx --addr 192.0.2.2/24",  // two global MTUs
+      "host --tap utapx --addr 192.0.2.2/24 --mtu 9000 --mtu 1500",  // two MTUs for one tap
+      "host --tap utapx --addr 192.0.2.2/24 --neigh-delay-probe-ms 0",
   };
   for (const char* args : cases) {
     const CliRun r = run_ustack(args);
@@ -104,86 +94,6 @@ TEST(HostCli, HelpExitsZero) {
 }
 
 // ---- a running host in a namespace ---------------------------------------------------------
-
-// `ip netns exec NS ustack host ARGS` in the background, stdout/stderr to files.
-class HostProcess {
- public:
-  HostProcess(const Netns& ns, const std::vector<std::string>& args, const std::string& out,
-              const std::string& err)
-      : out_(out), err_(err) {
-    std::vector<std::string> argv = {"ip", "netns", "exec", ns.name(), kBin, "host"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      std::vector<char*> cargv;
-      for (std::string& a : argv) cargv.push_back(a.data());
-      cargv.push_back(nullptr);
-      ::execvp("ip", cargv.data());
-      ::_exit(127);
-    }
-  }
-  ~HostProcess() {
-    if (pid_ > 0 && status_ < 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Waits for the "ready" line on stderr (or the process's early exit).
-  bool wait_ready(std::chrono::milliseconds limit = 5000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (slurp(err_).find("ustack host: ready") != std::string::npos) return true;
-      if (exited(0ms)) return false;
-      std::this_thread::sleep_for(10ms);
-    }
-    return false;
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  // True once the process has exited (its status is then in status()).
-  bool exited(std::chrono::milliseconds limit) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    do {
-      int st = 0;
-      if (status_ >= 0) return true;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return true;
-      }
-      std::this_thread::sleep_for(5ms);
-    } while (std::chrono::steady_clock::now() < end);
-    return false;
-  }
-  int status() const { return status_; }
-  std::string out() const { return slurp(out_); }
-  std::string err() const { return slurp(err_); }
-
- private:
-  std::string out_, err_;
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
-// The values under a "Name: Col1 Col2..." header line of /proc/net/snmp's format.
-std::map<std::string, uint64_t> snmp_group(const std::string& text, const std::string& group) {
-  std::istringstream in(text);
-  std::string header, values;
-  while (std::getline(in, header)) {
-    if (header.rfind(group + ": ", 0) != 0) continue;
-    if (!std::getline(in, values)) break;
-    std::istringstream h(header), v(values);
-    std::string name, val;
-    h >> name;
-    v >> val;
-    std::map<std::string, uint64_t> m;
-    while (h >> name && v >> val) m[name] = std::stoull(val);
-    return m;
-  }
-  return {};
-}
 
 class HostCliNetns : public ::testing::Test {
  protected:
@@ -263,6 +173,23 @@ TEST_F(HostCliNetns, SecondStopSignalWhileStoppingStillPrintsReport) {
   EXPECT_EQ(host.status(), 0) << host.err();
   EXPECT_NE(host.out().find("== drops =="), std::string::npos) << host.out();
   EXPECT_NE(host.err().find("stopped by"), std::string::npos) << host.err();
+}
+
+// An --mtu before the first --tap is every tap's; one after a --tap is that tap's only.
+TEST_F(HostCliNetns, MtuPerTap) {
+  const std::string tap2 = unique_ifname('i'), tap3 = unique_ifname('j');
+  HostProcess host(
+      ns_,
+      {"--mtu", "2000", "--tap", tap_, "--addr", "192.0.2.2/24", "--tap", tap2, "--addr",
+       "198.51.100.2/24", "--mtu", "9000", "--tap", tap3, "--addr", "203.0.113.2/24"},
+      dir_.file("out"), dir_.file("err"));
+  ASSERT_TRUE(host.wait_ready()) << host.err();
+  ASSERT_TRUE(host.stop());
+  EXPECT_EQ(host.status(), 0) << host.err();
+  const std::string out = host.out();
+  EXPECT_NE(out.find(tap_ + ": <UP> mtu 2000 "), std::string::npos) << out;
+  EXPECT_NE(out.find(tap2 + ": <UP> mtu 9000 "), std::string::npos) << out;
+  EXPECT_NE(out.find(tap3 + ": <UP> mtu 2000 "), std::string::npos) << out;
 }
 
 TEST_F(HostCliNetns, SetupErrorsExitTwo) {

@@ -12,11 +12,11 @@ UdpEcho::~UdpEcho() {
 }
 
 Result<void, int> UdpEcho::start(uint16_t port, wire::Ipv4Addr addr) {
-  if (sock_ != nullptr) return Err(EINVAL);
+  if (sock_ != nullptr) return Err{EINVAL};
   transport::UdpSocket* s = stack_.udp().open();
   if (auto r = s->bind(addr, port); !r) {
     stack_.udp().close(s);
-    return Err(r.error());
+    return Err{r.error()};
   }
   sock_ = s;
   sock_->on_readable([this](Instant now) { on_readable(now); });

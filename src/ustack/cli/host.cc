@@ -82,7 +82,7 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
     dev::DeviceConfig dc;
     dc.name = cfg.taps[i].name;
     dc.mac = derive_mac(cfg.seed, i);
-    dc.mtu = cfg.mtu;
+    dc.mtu = cfg.taps[i].mtu.value_or(cfg.mtu);
     auto tap = dev::TapDevice::open(dc, *dev_pool, cfg.taps[i].name);
     if (!tap) return fail(err, fmt::format("--tap {}: {}", dc.name, tap.error().to_string()));
     std::unique_ptr<dev::NetDevice> d = std::move(*tap);
@@ -103,6 +103,8 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   sc.seed = cfg.seed;
   sc.ip.forwarding = cfg.forward;
   if (cfg.neigh_reachable_ms) sc.neigh.base_reachable_time = Duration::ms(*cfg.neigh_reachable_ms);
+  if (cfg.neigh_delay_probe_ms)
+    sc.neigh.delay_first_probe_time = Duration::ms(*cfg.neigh_delay_probe_ms);
   stack::Stack stack(sc);
   TracePrinter printer(err);
   if (cfg.trace_mask != 0) stack.telemetry().set_sink(&printer, cfg.trace_mask);

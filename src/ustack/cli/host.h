@@ -4,9 +4,11 @@
 //   ustack host --tap tap0 --addr 192.0.2.2/24 [--tap tap1 --addr 198.51.100.1/24 ...]
 //               [--gateway G] [--route "PREFIX via G [metric M]" ...] [--forward]
 //               [--udp-echo PORT] [--pcap FILE] [--rule "IPTABLES RULE" ...] [--rules FILE]
-//               [--seed N] [--mtu N] [--neigh-reachable-ms N] [--trace LAYERS] [--quiet]
+//               [--seed N] [--mtu N] [--neigh-reachable-ms N] [--neigh-delay-probe-ms N]
+//               [--trace LAYERS] [--quiet]
 //
-// Each --addr belongs to the --tap before it (one or more per tap). Bad arguments print one
+// Each --addr belongs to the --tap before it (one or more per tap); so does an --mtu given
+// after a --tap (an --mtu before the first --tap is every other tap's). Bad arguments print one
 // line to stderr and exit 2; a clean stop prints the stack's tables to stdout and exits 0.
 // README.md ("ustack host") documents every option.
 #pragma once
@@ -32,6 +34,7 @@ struct HostConfig {
   struct Tap {
     std::string name;                 // the kernel interface name, and ours
     std::vector<link::IfAddr> addrs;  // at least one
+    std::optional<uint32_t> mtu;      // an --mtu after this --tap; else HostConfig::mtu
   };
   struct StaticRoute {
     wire::Ipv4Addr dst;
@@ -48,8 +51,9 @@ struct HostConfig {
   std::vector<std::string> rules;  // iptables-style lines, applied in order
   std::string rules_file;
   uint64_t seed = 1;
-  uint32_t mtu = 1500;
+  uint32_t mtu = 1500;  // an --mtu before any --tap: every tap without its own
   std::optional<int64_t> neigh_reachable_ms;
+  std::optional<int64_t> neigh_delay_probe_ms;
   uint32_t trace_mask = 0;  // Layer bits; 0: no tracing
   bool quiet = false;
 };
@@ -67,6 +71,7 @@ class HostCommand {
   CLI::App* sub_;
   CLI::Option* tap_opt_;
   CLI::Option* addr_opt_;
+  CLI::Option* mtu_opt_;
   std::vector<std::string> taps_;
   std::vector<std::string> addrs_;
   std::string gateway_;
@@ -77,8 +82,9 @@ class HostCommand {
   std::vector<std::string> rules_;
   std::string rules_file_;
   uint64_t seed_ = 1;
-  uint32_t mtu_ = 1500;
+  std::vector<uint32_t> mtus_;
   int64_t neigh_reachable_ms_ = -1;
+  int64_t neigh_delay_probe_ms_ = -1;
   std::string trace_;
   bool quiet_ = false;
 };

@@ -32,11 +32,11 @@ std::vector<std::string> words(std::string_view s) {
 Result<link::IfAddr, std::string> parse_cidr(std::string_view s) {
   const size_t slash = s.find('/');
   auto a = wire::Ipv4Addr::parse(s.substr(0, slash));
-  if (!a) return Err(fmt::format("bad address '{}'", s));
+  if (!a) return Err{fmt::format("bad address '{}'", s)};
   link::IfAddr r{*a, 32};
   if (slash != std::string_view::npos) {
     auto p = to_number<int>(s.substr(slash + 1));
-    if (!p || *p < 0 || *p > 32) return Err(fmt::format("bad prefix length in '{}'", s));
+    if (!p || *p < 0 || *p > 32) return Err{fmt::format("bad prefix length in '{}'", s)};
     r.prefix_len = *p;
   }
   return r;
@@ -45,8 +45,8 @@ Result<link::IfAddr, std::string> parse_cidr(std::string_view s) {
 Result<HostConfig::StaticRoute, std::string> parse_route(std::string_view s) {
   const std::vector<std::string> w = words(s);
   const auto bad = [&](std::string_view why) {
-    return Err(
-        fmt::format("bad route '{}': {} (expected \"PREFIX via GATEWAY [metric N]\")", s, why));
+    return Err{
+        fmt::format("bad route '{}': {} (expected \"PREFIX via GATEWAY [metric N]\")", s, why)};
   };
   if (w.size() != 3 && w.size() != 5) return bad("wrong number of words");
   HostConfig::StaticRoute r;
@@ -93,7 +93,7 @@ Result<uint32_t, std::string> parse_trace_layers(std::string_view s) {
       std::string known = "all";
       for (size_t i = 0; i < static_cast<size_t>(Layer::kCount); ++i)
         known += fmt::format(", {}", layer_name(static_cast<Layer>(i)));
-      return Err(fmt::format("unknown trace layer '{}' (known: {})", name, known));
+      return Err{fmt::format("unknown trace layer '{}' (known: {})", name, known)};
     }
   }
   return mask;
@@ -120,10 +120,16 @@ HostCommand::HostCommand(CLI::App& parent) {
       ->allow_extra_args(false);
   sub_->add_option("--rules", rules_file_, "a file of iptables-style rules, one per line");
   sub_->add_option("--seed", seed_, "seed for every random choice (and our MAC addresses)");
-  sub_->add_option("--mtu", mtu_, "MTU of our interfaces (set the kernel side to match)")
-      ->check(CLI::Range(68, 65535));
+  mtu_opt_ = sub_->add_option("--mtu", mtus_,
+                              "MTU of the --tap before it, or of every tap if given before the "
+                              "first --tap (set the kernel side to match)")
+                 ->allow_extra_args(false)
+                 ->check(CLI::Range(68, 65535));
   sub_->add_option("--neigh-reachable-ms", neigh_reachable_ms_,
                    "ARP base_reachable_time in milliseconds (default 30000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}));
+  sub_->add_option("--neigh-delay-probe-ms", neigh_delay_probe_ms_,
+                   "ARP delay_first_probe_time in milliseconds (default 5000)")
       ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}));
   sub_->add_option("--trace", trace_,
                    "print trace events of these layers to stderr: "
@@ -139,33 +145,46 @@ Result<HostConfig, std::string> HostCommand::config() const {
   // walking it pairs each --addr with the latest --tap.
   size_t ti = 0;
   size_t ai = 0;
+  size_t mi = 0;
+  bool global_mtu = false;
   for (const CLI::Option* o : sub_->parse_order()) {
     if (o == tap_opt_) {
       const std::string& name = taps_.at(ti++);
       if (name.find('%') != std::string::npos)
-        return Err(fmt::format("--tap '{}': give a literal interface name", name));
+        return Err{fmt::format("--tap '{}': give a literal interface name", name)};
       for (const HostConfig::Tap& t : c.taps)
-        if (t.name == name) return Err(fmt::format("--tap '{}' given twice", name));
+        if (t.name == name) return Err{fmt::format("--tap '{}' given twice", name)};
       c.taps.push_back(HostConfig::Tap{name, {}});
     } else if (o == addr_opt_) {
       const std::string& text = addrs_.at(ai++);
-      if (c.taps.empty()) return Err(fmt::format("--addr {} comes before any --tap", text));
+      if (c.taps.empty()) return Err{fmt::format("--addr {} comes before any --tap", text)};
       auto a = parse_cidr(text);
-      if (!a) return Err("--addr: " + a.error());
+      if (!a) return Err{"--addr: " + a.error()};
       c.taps.back().addrs.push_back(*a);
+    } else if (o == mtu_opt_) {
+      const uint32_t mtu = mtus_.at(mi++);
+      if (c.taps.empty()) {
+        if (global_mtu) return Err(fmt::format("--mtu given twice before the first --tap"));
+        global_mtu = true;
+        c.mtu = mtu;
+      } else {
+        if (c.taps.back().mtu)
+          return Err(fmt::format("--mtu given twice for --tap {}", c.taps.back().name));
+        c.taps.back().mtu = mtu;
+      }
     }
   }
   for (const HostConfig::Tap& t : c.taps)
-    if (t.addrs.empty()) return Err(fmt::format("--tap {} has no --addr after it", t.name));
+    if (t.addrs.empty()) return Err{fmt::format("--tap {} has no --addr after it", t.name)};
   if (!gateway_.empty()) {
     auto g = wire::Ipv4Addr::parse(gateway_);
     if (!g || g->is_unspecified() || g->is_broadcast() || g->is_multicast())
-      return Err(fmt::format("--gateway: bad address '{}'", gateway_));
+      return Err{fmt::format("--gateway: bad address '{}'", gateway_)};
     c.gateway = *g;
   }
   for (const std::string& r : routes_) {
     auto rt = parse_route(r);
-    if (!rt) return Err("--route: " + rt.error());
+    if (!rt) return Err{"--route: " + rt.error()};
     c.routes.push_back(*rt);
   }
   c.forward = forward_;
@@ -174,11 +193,11 @@ Result<HostConfig, std::string> HostCommand::config() const {
   c.rules = rules_;
   c.rules_file = rules_file_;
   c.seed = seed_;
-  c.mtu = mtu_;
   if (neigh_reachable_ms_ > 0) c.neigh_reachable_ms = neigh_reachable_ms_;
+  if (neigh_delay_probe_ms_ > 0) c.neigh_delay_probe_ms = neigh_delay_probe_ms_;
   if (!trace_.empty()) {
     auto m = parse_trace_layers(trace_);
-    if (!m) return Err("--trace: " + m.error());
+    if (!m) return Err{"--trace: " + m.error()};
     c.trace_mask = *m;
   }
   c.quiet = quiet_;

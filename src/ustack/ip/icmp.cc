@@ -252,7 +252,7 @@ Result<void, IpError> Ipv4Layer::send_echo(Instant now, Ipv4Addr dst, uint16_t i
                                            std::span<const uint8_t> data, uint8_t ttl) {
   size_t len = wire::kIcmpHeaderLen + data.size();
   PacketPtr msg = pool_.alloc(BufferPool::kDefaultHeadroom, len);
-  if (!msg) return Err(IpError::kNoBuffer);
+  if (!msg) return Err{IpError::kNoBuffer};
   auto b = msg->put(len);
   USTACK_ASSERT(b.ok(), "sized for the message");
   wire::IcmpRepr{wire::IcmpEchoRequest{ident, seq, data}}.emit(*b);

@@ -203,8 +203,10 @@ class Ipv4Layer final : public link::EtherHandler {
   bool run_hook(Instant now, filter::Hook h, std::string_view in, std::string_view out,
                 PacketPtr& pkt);
   // output path (ipv4_output.cc)
-  void finish_output(Instant now, link::Interface& out, wire::Ipv4Addr next_hop, PacketPtr pkt,
-                     std::string_view in_name);
+  // `mtu`: what to fragment to: the route's path MTU for our own packets (ip_skb_dst_mtu), the
+  // device MTU for forwarded ones (ip_dst_mtu_maybe_forward).
+  void finish_output(Instant now, link::Interface& out, wire::Ipv4Addr next_hop, uint32_t mtu,
+                     PacketPtr pkt, std::string_view in_name);
   void xmit_one(Instant now, link::Interface& out, wire::Ipv4Addr next_hop, PacketPtr pkt);
   void loopback(Instant now, PacketPtr pkt);
   // icmp.cc

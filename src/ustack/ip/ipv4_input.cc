@@ -292,7 +292,7 @@ void Ipv4Layer::forward(Instant now, link::Interface& in, PacketPtr pkt) {
     return fmt::format("{} > {} via {} dev {} ttl {}", in.name(), dst.to_string(),
                        r->next_hop.to_string(), out->name(), ttl - 1);
   });
-  finish_output(now, *out, r->next_hop, std::move(pkt), in.name());
+  finish_output(now, *out, r->next_hop, mtu, std::move(pkt), in.name());
 }
 
 }  // namespace ustack::ip

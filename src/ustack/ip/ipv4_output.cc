@@ -83,9 +83,9 @@ Result<RouteInfo, IpError> Ipv4Layer::route_output(Instant now, Ipv4Addr dst, in
   if (r) {
     switch (r->type) {
       case RouteType::kUnreachable:
-        return Err(IpError::kHostUnreachable);
+        return Err{IpError::kHostUnreachable};
       case RouteType::kProhibit:
-        return Err(IpError::kFiltered);
+        return Err{IpError::kFiltered};
       case RouteType::kBlackhole:
       case RouteType::kUnicast:
       case RouteType::kBroadcast:
@@ -97,7 +97,7 @@ Result<RouteInfo, IpError> Ipv4Layer::route_output(Instant now, Ipv4Addr dst, in
     ri.next_hop = r->next_hop;
     ri.src = r->prefsrc;
   } else if (oif == 0) {
-    return Err(IpError::kNetUnreachable);
+    return Err{IpError::kNetUnreachable};
   }
   if (ri.type == RouteType::kBroadcast && ri.ifindex == 0) {
     // 255.255.255.255 without a bound device: the default route's device (as Linux), else
@@ -114,7 +114,7 @@ Result<RouteInfo, IpError> Ipv4Layer::route_output(Instant now, Ipv4Addr dst, in
     ri.next_hop = dst;
   }
   const link::Interface* out = ifs_.get(ri.ifindex);
-  if (out == nullptr) return Err(IpError::kNetUnreachable);
+  if (out == nullptr) return Err{IpError::kNetUnreachable};
   if (ri.src.is_unspecified()) {
     auto s = out->select_src(ri.next_hop);
     if (!s) s = out->select_src(dst);
@@ -132,19 +132,19 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
     tel_.drop(now, Layer::kIp, DropReason::kNoRoute, pkt->trace_id, [&] {
       return fmt::format("output to {}: {}", a.dst.to_string(), ip_error_name(route.error()));
     });
-    return Err(route.error());
+    return Err{route.error()};
   }
   Ipv4Addr src = a.src.is_unspecified() ? route->src : a.src;
   if (src.is_unspecified()) {
     ++stats_.out_discards;
     tel_.drop(now, Layer::kIp, DropReason::kNoRoute, pkt->trace_id,
               [&] { return std::string("no source address"); });
-    return Err(IpError::kNoAddress);
+    return Err{IpError::kNoAddress};
   }
   size_t total = pkt->len() + wire::kIpv4MinHeaderLen;
   if (total > 0xffff || (a.dont_frag && total > route->mtu)) {
     ++stats_.out_discards;
-    return Err(IpError::kMsgSize);
+    return Err{IpError::kMsgSize};
   }
   // Room for our header and every link header below it (skb_cow_head).
   if (pkt->headroom() < wire::kIpv4MinHeaderLen + 32) {
@@ -152,7 +152,7 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
     if (!copy) {
       ++stats_.out_discards;
       tel_.drop(now, Layer::kIp, DropReason::kNoBuffer, pkt->trace_id);
-      return Err(IpError::kNoBuffer);
+      return Err{IpError::kNoBuffer};
     }
     USTACK_ASSERT(copy->append(pkt->data()).ok(), "sized for the copy");
     copy->trace_id = pkt->trace_id;
@@ -162,7 +162,7 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
   auto hdr = pkt->push(wire::kIpv4MinHeaderLen);
   if (!hdr) {
     ++stats_.out_discards;
-    return Err(IpError::kNoBuffer);
+    return Err{IpError::kNoBuffer};
   }
   wire::Ipv4Repr ip;
   ip.src = src;
@@ -191,25 +191,24 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
     return Ok();
   }
   if (route->type == RouteType::kLocal) {
-    if (!run_hook(now, filter::Hook::kLocalOut, {}, kLoName, pkt)) return Err(IpError::kFiltered);
+    if (!run_hook(now, filter::Hook::kLocalOut, {}, kLoName, pkt)) return Err{IpError::kFiltered};
     if (!run_hook(now, filter::Hook::kPostRouting, {}, kLoName, pkt))
-      return Err(IpError::kFiltered);
+      return Err{IpError::kFiltered};
     loopback(now, std::move(pkt));
     return Ok();
   }
   link::Interface* out = ifs_.get(route->ifindex);
   USTACK_ASSERT(out != nullptr, "route_output checked the interface");
-  if (!run_hook(now, filter::Hook::kLocalOut, {}, out->name(), pkt)) return Err(IpError::kFiltered);
-  finish_output(now, *out, route->next_hop, std::move(pkt), {});
+  if (!run_hook(now, filter::Hook::kLocalOut, {}, out->name(), pkt)) return Err{IpError::kFiltered};
+  finish_output(now, *out, route->next_hop, route->mtu, std::move(pkt), {});
   return Ok();
 }
 
-// ip_finish_output: POST_ROUTING, then fragment to the device MTU if needed (the DF cases
-// were refused by the callers), then the neighbour layer.
-void Ipv4Layer::finish_output(Instant now, link::Interface& out, Ipv4Addr next_hop, PacketPtr pkt,
-                              std::string_view in_name) {
+// ip_finish_output: POST_ROUTING, then fragment to `mtu` if needed (the DF cases were refused
+// by the callers), then the neighbour layer.
+void Ipv4Layer::finish_output(Instant now, link::Interface& out, Ipv4Addr next_hop, uint32_t mtu,
+                              PacketPtr pkt, std::string_view in_name) {
   if (!run_hook(now, filter::Hook::kPostRouting, in_name, out.name(), pkt)) return;
-  uint32_t mtu = out.mtu();
   if (pkt->len() <= mtu) [[likely]] {
     xmit_one(now, out, next_hop, std::move(pkt));
     return;

@@ -33,12 +33,12 @@ link::Interface& Stack::add_interface(dev::NetDevice& dev) {
 
 Result<void, std::string> Stack::add_address(Instant now, int ifindex, link::IfAddr a) {
   link::Interface* i = ifs_.get(ifindex);
-  if (i == nullptr) return Err(fmt::format("no interface {}", ifindex));
+  if (i == nullptr) return Err{fmt::format("no interface {}", ifindex)};
   if (a.prefix_len < 0 || a.prefix_len > 32)
-    return Err(fmt::format("bad prefix length {}", a.prefix_len));
+    return Err{fmt::format("bad prefix length {}", a.prefix_len)};
   if (a.addr.is_unspecified() || a.addr.is_multicast() || a.addr.is_broadcast())
-    return Err(fmt::format("{} cannot be an interface address", a.addr.to_string()));
-  if (!i->add_addr(a)) return Err(fmt::format("{} already on {}", a.addr.to_string(), i->name()));
+    return Err{fmt::format("{} cannot be an interface address", a.addr.to_string())};
+  if (!i->add_addr(a)) return Err{fmt::format("{} already on {}", a.addr.to_string(), i->name())};
   fib_.add_local(a.addr, ifindex);
   if (auto b = a.broadcast()) fib_.add_broadcast(*b, ifindex);
   ip::Route r;
@@ -50,7 +50,7 @@ Result<void, std::string> Stack::add_address(Instant now, int ifindex, link::IfA
   if (a.prefix_len < 32) {
     // A second address in the same subnet reuses the connected route (EEXIST is fine).
     if (auto res = fib_.add(r); !res && res.error() != ip::FibError::kExists)
-      return Err(std::string(ip::fib_error_name(res.error())));
+      return Err{std::string(ip::fib_error_name(res.error()))};
   }
   // RFC 5227 §3 / Linux arp_ifup: announce the new address so neighbours update caches.
   arp_.announce(now, *i, a.addr);
@@ -59,11 +59,11 @@ Result<void, std::string> Stack::add_address(Instant now, int ifindex, link::IfA
 
 Result<void, std::string> Stack::remove_address(int ifindex, wire::Ipv4Addr addr) {
   link::Interface* i = ifs_.get(ifindex);
-  if (i == nullptr) return Err(fmt::format("no interface {}", ifindex));
+  if (i == nullptr) return Err{fmt::format("no interface {}", ifindex)};
   std::optional<link::IfAddr> found;
   for (const link::IfAddr& x : i->addrs())
     if (x.addr == addr) found = x;
-  if (!found) return Err(fmt::format("{} not on {}", addr.to_string(), i->name()));
+  if (!found) return Err{fmt::format("{} not on {}", addr.to_string(), i->name())};
   i->remove_addr(addr);
   fib_.remove_local(addr);
   if (auto b = found->broadcast()) fib_.remove_local(*b);
@@ -80,7 +80,7 @@ Result<void, ip::FibError> Stack::add_default_route(wire::Ipv4Addr gw, uint32_t 
   auto via = fib_.lookup(gw);
   if (!via || via->type != ip::RouteType::kUnicast || !via->route ||
       !via->route->gateway.is_unspecified())
-    return Err(ip::FibError::kBadGateway);
+    return Err{ip::FibError::kBadGateway};
   ip::Route r;
   r.gateway = gw;
   r.ifindex = via->ifindex;
@@ -101,7 +101,9 @@ bool Stack::poll(Instant now) {
   }
   if (arp_.next_deadline() <= now) arp_.on_timer(now);
   if (ip_.next_deadline() <= now) ip_.on_timer(now);
-  return more || ip_.has_backlog();
+  // Timers above may have sent (an ARP retry raises a TX-completion interrupt): report that
+  // work too, so "false" really means idle.
+  return more || napi_.has_work() || ip_.has_backlog();
 }
 
 Instant Stack::next_deadline() const {
@@ -194,10 +196,10 @@ std::string Stack::format_devs() const {
   std::vector<dev::NetDevice*> devs;
   for (const auto& i : ifs_.all()) devs.push_back(&i->dev());
   std::string out = dev::format_proc_net_dev(devs);
-  for (dev::NetDevice* d : devs) out += dev::format_ring_stats(*d);
+  for (dev::NetDevice* d : devs) out += dev::format_ring_stats(*d) + "\n";
   uint64_t dropped = 0;
   for (dev::NetDevice* d : devs) dropped += d->stats().rx_missed_errors;
-  out += dev::format_softnet_stat(napi_.stats(), dropped);
+  out += "softnet_stat: " + dev::format_softnet_stat(napi_.stats(), dropped) + "\n";
   return out;
 }
 

@@ -29,7 +29,7 @@ Result<void, int> UdpSocket::bind(Ipv4Addr addr, uint16_t port) {
 }
 
 Result<void, int> UdpSocket::connect(Instant, Ipv4Addr addr, uint16_t port) {
-  if (port == 0) return Err(EINVAL);
+  if (port == 0) return Err{EINVAL};
   if (lport_ == 0) {
     if (auto r = layer_.bind(*this, Ipv4Addr::any(), 0); !r) return r;
   }
@@ -42,7 +42,7 @@ Result<void, int> UdpSocket::connect(Instant, Ipv4Addr addr, uint16_t port) {
 Result<size_t, int> UdpSocket::sendto(Instant now, std::span<const uint8_t> data, Ipv4Addr dst,
                                       uint16_t port) {
   if (dst.is_unspecified() && port == 0) {
-    if (!connected_) return Err(EDESTADDRREQ);
+    if (!connected_) return Err{EDESTADDRREQ};
     dst = raddr_;
     port = rport_;
   }
@@ -139,14 +139,14 @@ uint16_t UdpLayer::pick_ephemeral(Ipv4Addr addr) {
 }
 
 Result<void, int> UdpLayer::bind(UdpSocket& s, Ipv4Addr addr, uint16_t port) {
-  if (s.lport_ != 0) return Err(EINVAL);
+  if (s.lport_ != 0) return Err{EINVAL};
   if (!addr.is_unspecified() && !addr.is_broadcast() && !addr.is_multicast() && !ip_.is_local(addr))
-    return Err(EADDRNOTAVAIL);
+    return Err{EADDRNOTAVAIL};
   if (port == 0) {
     port = pick_ephemeral(addr);
-    if (port == 0) return Err(EADDRINUSE);
+    if (port == 0) return Err{EADDRINUSE};
   } else if (port_conflict(addr, port)) {
-    return Err(EADDRINUSE);
+    return Err{EADDRINUSE};
   }
   s.laddr_ = addr;
   s.lport_ = port;
@@ -276,21 +276,21 @@ void UdpLayer::err(Instant now, const ip::IcmpError& e) {
 
 Result<size_t, int> UdpLayer::send(Instant now, UdpSocket& s, std::span<const uint8_t> data,
                                    Ipv4Addr dst, uint16_t port) {
-  if (data.size() > kMaxPayload) return Err(EMSGSIZE);
-  if (port == 0) return Err(EINVAL);
-  if ((dst.is_broadcast()) && !s.broadcast_) return Err(EACCES);
+  if (data.size() > kMaxPayload) return Err{EMSGSIZE};
+  if (port == 0) return Err{EINVAL};
+  if ((dst.is_broadcast()) && !s.broadcast_) return Err{EACCES};
   if (s.lport_ == 0) {
-    if (auto r = bind(s, Ipv4Addr::any(), 0); !r) return Err(r.error());
+    if (auto r = bind(s, Ipv4Addr::any(), 0); !r) return Err{r.error()};
   }
   auto route = ip_.route_output(now, dst, s.oif_);
-  if (!route) return Err(ip::ip_error_errno(route.error()));
-  if (route->type == ip::RouteType::kBroadcast && !s.broadcast_) return Err(EACCES);
+  if (!route) return Err{ip::ip_error_errno(route.error())};
+  if (route->type == ip::RouteType::kBroadcast && !s.broadcast_) return Err{EACCES};
   Ipv4Addr src = s.laddr_.is_unspecified() ? route->src : s.laddr_;
   size_t len = wire::kUdpHeaderLen + data.size();
   PacketPtr pkt = pool_.alloc(BufferPool::kDefaultHeadroom, len);
   if (!pkt) {
     ++stats_.sndbuf_errors;
-    return Err(ENOBUFS);
+    return Err{ENOBUFS};
   }
   auto b = pkt->put(len);
   USTACK_ASSERT(b.ok(), "sized");
@@ -314,7 +314,7 @@ Result<size_t, int> UdpLayer::send(Instant now, UdpSocket& s, std::span<const ui
   a.tos = s.tos_;
   a.oif = s.oif_;
   auto r = ip_.output(now, std::move(pkt), a);
-  if (!r) return Err(ip::ip_error_errno(r.error()));
+  if (!r) return Err{ip::ip_error_errno(r.error())};
   ++stats_.out_datagrams;
   return data.size();
 }
