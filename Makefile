@@ -55,8 +55,12 @@ test-fuzz: build fuzz-build
 test-asan: asan-build  # unit + interop under ASan+UBSan
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -L "unit|interop"
 
+# The Google Benchmark micro benchmarks, then the network layer side by side with the Linux
+# kernel over TAP and veth (bench/net_tap.sh; needs root for namespaces and TAPs, and says
+# "skipped: needs root" otherwise). docs/performance.md records both.
 bench: build
 	bench/run.sh $(BUILD)
+	bench/net_tap.sh $(BUILD)
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

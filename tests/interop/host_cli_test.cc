@@ -161,6 +161,20 @@ TEST_F(HostCliNetns, SigtermStopsPromptly) {
   EXPECT_NE(host.out().find("== drops =="), std::string::npos) << host.out();
 }
 
+// timeout(1) signals the process and then its process group, so the host gets a second stop
+// signal while it stops: it must still print its report and exit 0, not die of the signal.
+TEST_F(HostCliNetns, SecondStopSignalWhileStoppingStillPrintsReport) {
+  HostProcess host(ns_, {"--tap", tap_, "--addr", "192.0.2.2/24", "--quiet"}, dir_.file("out"),
+                   dir_.file("err"));
+  ASSERT_TRUE(host.wait_ready()) << host.err();
+  host.signal(SIGINT);
+  host.signal(SIGTERM);  // a different signal: it cannot merge with the pending SIGINT
+  ASSERT_TRUE(host.exited(2000ms));
+  EXPECT_EQ(host.status(), 0) << host.err();
+  EXPECT_NE(host.out().find("== drops =="), std::string::npos) << host.out();
+  EXPECT_NE(host.err().find("stopped by"), std::string::npos) << host.err();
+}
+
 // An --mtu before the first --tap is every tap's; one after a --tap is that tap's only.
 TEST_F(HostCliNetns, MtuPerTap) {
   const std::string tap2 = unique_ifname('i'), tap3 = unique_ifname('j');

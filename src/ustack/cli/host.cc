@@ -63,6 +63,14 @@ int block_stop_signals(sigset_t* old) {
   return ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+// Consumes the SIGINT/SIGTERM pending on the signalfd, so that restoring the old mask does not
+// deliver them.
+void drain_stop_signals(int sfd) {
+  signalfd_siginfo si{};
+  while (::read(sfd, &si, sizeof si) == sizeof si) {
+  }
+}
+
 }  // namespace
 
 int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
@@ -173,16 +181,21 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   std::fprintf(err, "ustack host: ready (%s)\n", ready.c_str());
   std::fflush(err);
   runtime.run_until_stopped();
-  ::close(sfd);
-  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 
-  // 7. Report.
+  // 7. Report, with the stop signals still blocked: a second one may be on its way (timeout(1)
+  // sends its signal to the process and then to its process group; a user presses Ctrl-C
+  // twice), and unblocking it before the report is out would kill us with stdout unflushed.
   for (dev::PcapCapture* c : captures) (void)c->flush();
   if (!cfg.quiet) std::fputs(stack.format_all().c_str(), out);
   if (echo) std::fputs(echo->format().c_str(), out);
   if (cfg.quiet) std::fprintf(out, "== drops ==\n%s", stack.format_drops().c_str());
   std::fprintf(err, "ustack host: stopped by %s\n",
                stop_signal != 0 ? strsignal(stop_signal) : "request");
+  std::fflush(out);
+  std::fflush(err);
+  drain_stop_signals(sfd);  // the signals that came while we stopped are answered by stopping
+  ::close(sfd);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   return 0;
 }
 

@@ -1,8 +1,12 @@
+// dev/napi.cc — NapiContext: the poll list and net_rx_action's budgeted round.
 #include "ustack/dev/napi.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
+
+#include "ustack/base/assert.h"
 
 namespace ustack::dev {
 
@@ -17,32 +21,60 @@ NapiContext::Entry* NapiContext::find(NetDevice& dev) {
   return nullptr;
 }
 
+void NapiContext::list_push(NetDevice* dev) {
+  USTACK_ASSERT(listed_ < poll_ring_.size(), "NapiContext: a device listed twice");
+  poll_ring_[(head_ + listed_) % poll_ring_.size()] = dev;
+  ++listed_;
+}
+
+NetDevice* NapiContext::list_pop() {
+  NetDevice* dev = poll_ring_[head_];
+  head_ = (head_ + 1) % poll_ring_.size();
+  --listed_;
+  return dev;
+}
+
+void NapiContext::list_rebuild(const NetDevice* except) {
+  std::vector<NetDevice*> ring(devs_.size(), nullptr);
+  size_t n = 0;
+  while (listed_ > 0) {
+    NetDevice* dev = list_pop();
+    if (dev != except) ring[n++] = dev;
+  }
+  poll_ring_ = std::move(ring);
+  head_ = 0;
+  listed_ = n;
+}
+
 void NapiContext::add(NetDevice& dev, int weight) {
-  if (find(dev) == nullptr) devs_.push_back({&dev, std::max(1, weight), false});
+  if (find(dev) == nullptr) {
+    devs_.push_back({&dev, std::max(1, weight), false});
+    list_rebuild(nullptr);
+  }
   dev.set_irq_handler(this);
 }
 
 void NapiContext::remove(NetDevice& dev) {
   dev.set_irq_handler(nullptr);
+  if (find(dev) == nullptr) return;
   std::erase_if(devs_, [&](const Entry& e) { return e.dev == &dev; });
-  std::erase(poll_list_, &dev);
+  list_rebuild(&dev);
 }
 
 void NapiContext::napi_schedule(NetDevice& dev) {
   Entry* e = find(dev);
   if (e == nullptr || e->listed) return;  // NAPI_STATE_SCHED: already on the list
   e->listed = true;
-  poll_list_.push_back(&dev);
+  list_push(&dev);
   ++stats_.schedules;
 }
 
 bool NapiContext::run(Instant now, RxSink& sink) {
-  if (poll_list_.empty()) return false;
+  if (listed_ == 0) return false;
   ++stats_.rounds;
   int budget = budget_;
-  while (!poll_list_.empty() && budget > 0) {
-    NetDevice* dev = poll_list_.front();
-    poll_list_.pop_front();
+  while (listed_ > 0 && budget > 0) {
+    NetDevice* dev = list_pop();
     Entry* e = find(*dev);
     const int weight = e->weight;
     e->listed = false;
@@ -53,15 +85,14 @@ bool NapiContext::run(Instant now, RxSink& sink) {
     // list, at the tail so the other devices get their turn.
     if (done >= weight && !e->listed) {
       e->listed = true;
-      poll_list_.push_back(dev);
+      list_push(dev);
     }
   }
-  if (!poll_list_.empty()) {
+  if (listed_ > 0) {
     ++stats_.time_squeeze;
     if (tel_ != nullptr) {
       tel_->trace(now, Layer::kDev, "time_squeeze", 0, [&] {
-        return fmt::format("netdev_budget {} spent, {} devices still scheduled", budget_,
-                           poll_list_.size());
+        return fmt::format("netdev_budget {} spent, {} devices still scheduled", budget_, listed_);
       });
     }
     return true;

@@ -7,10 +7,14 @@
 // that did not has unmasked its interrupt and leaves the list. When the round's budget runs
 // out with devices still listed, time_squeeze counts it and run() reports more work (in
 // Linux, ksoftirqd takes over). Single-threaded: the stack's thread calls run().
+//
+// The poll list is a ring of one slot per added device (a device is listed at most once, as
+// NAPI_STATE_SCHED guarantees in Linux, whose list is intrusive): scheduling and polling never
+// allocate. (A std::deque here allocated and freed a node every 64 schedules.)
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <vector>
 
 #include "ustack/dev/net_device.h"
@@ -39,7 +43,7 @@ class NapiContext final : public IrqHandler {
   void napi_schedule(NetDevice& dev) override;
   // net_rx_action. Returns true if devices remain scheduled (call again).
   bool run(Instant now, RxSink& sink);
-  bool has_work() const { return !poll_list_.empty(); }
+  bool has_work() const { return listed_ != 0; }
   const SoftnetStats& stats() const { return stats_; }
   void attach(Telemetry& t) { tel_ = &t; }
 
@@ -50,10 +54,17 @@ class NapiContext final : public IrqHandler {
     bool listed;
   };
   Entry* find(NetDevice& dev);
+  // The poll list (FIFO) in poll_ring_[head_ .. head_ + listed_), modulo its size.
+  void list_push(NetDevice* dev);
+  NetDevice* list_pop();
+  // Rebuilds the ring at devs_.size() slots without `except` (add/remove: not the data path).
+  void list_rebuild(const NetDevice* except);
 
   int budget_;
   std::vector<Entry> devs_;
-  std::deque<NetDevice*> poll_list_;
+  std::vector<NetDevice*> poll_ring_;  // devs_.size() slots
+  size_t head_ = 0;
+  size_t listed_ = 0;
   SoftnetStats stats_;
   Telemetry* tel_ = nullptr;
 };
