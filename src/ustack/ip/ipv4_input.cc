@@ -42,7 +42,7 @@ Ipv4Layer::Ipv4Layer(Deps d, link::LinkLayer& link, IpConfig cfg, Rng rng)
       tel_(d.tel),
       cfg_(cfg),
       rng_(std::move(rng)),
-      reasm_(cfg.reasm, d.pool, d.tel),
+      reasm_(cfg.reasm, d.pool, d.tel, rng_.next_u64()),
       icmp_limit_(cfg.icmp_limit),
       ident_(static_cast<uint16_t>(rng_.below(65536))) {
   link.register_handler(wire::EtherType::kIpv4, this);

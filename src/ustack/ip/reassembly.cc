@@ -47,8 +47,8 @@ struct Reassembler::Queue {
   Queue* newer = nullptr;
 };
 
-Reassembler::Reassembler(ReasmConfig cfg, BufferPool& pool, Telemetry& tel)
-    : cfg_(cfg), pool_(pool), tel_(tel), buckets_(64, nullptr) {
+Reassembler::Reassembler(ReasmConfig cfg, BufferPool& pool, Telemetry& tel, uint64_t hash_key)
+    : cfg_(cfg), pool_(pool), tel_(tel), hash_key_(hash_key), buckets_(64, nullptr) {
   static_assert(sizeof(Queue) <= kQueueCost, "kQueueCost must cover a queue");
 }
 
@@ -57,9 +57,9 @@ Reassembler::~Reassembler() = default;  // storage_ frees every queue and its fr
 // ---- queue table -------------------------------------------------------------------------
 
 size_t Reassembler::bucket(uint32_t src, uint32_t dst, uint16_t id, uint8_t proto) const {
-  // A 64-bit multiply-xorshift mix of the whole key (Linux uses a keyed jhash; the table is
-  // bounded by high_thresh, so a flooded chain stays short enough to walk).
-  uint64_t h = (uint64_t{src} << 32 | dst) * 0x9E3779B97F4A7C15ull;
+  // A keyed 64-bit multiply-xorshift mix of the whole key (Linux: a keyed jhash). The table
+  // is also bounded by high_thresh, so even a flooded chain stays short enough to walk.
+  uint64_t h = ((uint64_t{src} << 32 | dst) ^ hash_key_) * 0x9E3779B97F4A7C15ull;
   h ^= (uint64_t{id} << 8 | proto) * 0xC2B2AE3D27D4EB4Full;
   h ^= h >> 32;
   h *= 0xD6E8FEB86659FD93ull;

@@ -53,7 +53,9 @@ class Reassembler {
   // RFC 1122 §3.3.2). The buffer is only borrowed.
   using TimeoutFn = std::function<void(Instant now, const PacketBuffer& first_fragment)>;
 
-  Reassembler(ReasmConfig cfg, BufferPool& pool, Telemetry& tel);
+  // `hash_key` keys the queue hash (Linux keys its jhash with a random secret) so a remote
+  // sender cannot aim every datagram at one chain; the stack passes a value from its seeded Rng.
+  Reassembler(ReasmConfig cfg, BufferPool& pool, Telemetry& tel, uint64_t hash_key = 0);
   ~Reassembler();
 
   // What each queue (tombstones too) charges to mem() on top of its fragments, as Linux
@@ -101,6 +103,7 @@ class Reassembler {
   ReasmConfig cfg_;
   BufferPool& pool_;
   Telemetry& tel_;
+  uint64_t hash_key_;
   TimeoutFn on_timeout_;
   ReasmStats stats_;
 
