@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo_test.sh <ustack-binary> <scratch-dir>
 # `ustack demo` passes its own checks, is deterministic (same seed: byte-identical output and
-# pcaps; another seed: different faults), and what alice sent decodes cleanly in tshark.
+# pcaps; another seed: different faults), prints the journeys it promises (scene 1's layers,
+# scene 4's router), and every capture decodes cleanly in tshark, except that the default
+# run's bit flips on the alice-bob cable must show up as bad checksums.
 set -euo pipefail
 bin=$1 dir=$2
 rm -rf "$dir" && mkdir -p "$dir/1" "$dir/2" "$dir/3" "$dir/4"
@@ -9,33 +11,100 @@ bin=$(realpath "$bin")
 (cd "$dir/1" && "$bin" demo > out.txt)
 (cd "$dir/2" && "$bin" demo > out.txt)
 (cd "$dir/3" && "$bin" demo --quiet --seed 99 > out.txt)
-(cd "$dir/4" && "$bin" demo --quiet --corrupt 0 > out.txt)
-for f in out.txt demo-alice.pcap demo-bob.pcap; do cmp "$dir/1/$f" "$dir/2/$f"; done
-if cmp -s "$dir/1/demo-bob.pcap" "$dir/3/demo-bob.pcap"; then
+(cd "$dir/4" && "$bin" demo --quiet --corrupt 0 --pcap clean > out.txt)
+ifaces="alice-eth0 alice-eth1 r1-eth0 r1-eth1 bob-eth0 bob-eth1"
+cmp "$dir/1/out.txt" "$dir/2/out.txt"
+for i in $ifaces; do
+  cmp "$dir/1/demo-$i.pcap" "$dir/2/demo-$i.pcap"
+  [ -s "$dir/4/clean-$i.pcap" ] || { echo "--pcap clean did not write clean-$i.pcap"; exit 1; }
+done
+if cmp -s "$dir/1/demo-bob-eth0.pcap" "$dir/3/demo-bob-eth0.pcap"; then
   echo "a different seed produced the same faults"; exit 1
 fi
-for d in 1 3 4; do grep -q "demo: all checks passed" "$dir/$d/out.txt"; done
-# The journey of a frame is printed step by step, from alice's xmit to bob's netif_receive.
-for step in "alice    dev  xmit" "alice    dev  tx_ring" "bob      dev  rx_dma" \
-            "bob      dev  irq" "bob      dev  netif_receive" "bob      dev  napi_complete" \
-            "alice    dev  tx_clean" "Request who-has 10.0.0.2 tell 10.0.0.1"; do
-  grep -q "$step" "$dir/1/out.txt" || { echo "journey step missing: $step"; exit 1; }
+for d in 1 3 4; do
+  grep -q "demo: all checks passed" "$dir/$d/out.txt" || { echo "run $d: a check failed"; exit 1; }
+  if grep -q FAILED "$dir/$d/out.txt"; then echo "run $d: FAILED in the output"; exit 1; fi
 done
-# Without bit flips every frame on the wire must decode cleanly (drops and duplicates do not
-# change frames). The captures sit under the fault injector: they record the wire.
+# --quiet prints results, not events.
+if grep -qE '^ +[0-9]+\.[0-9]{6} (alice|bob|r1) +(dev|link|arp|ip|icmp|udp) ' "$dir/3/out.txt"; then
+  echo "--quiet printed trace events"; exit 1
+fi
+expect() {
+  grep -qF -- "$1" "$dir/1/out.txt" || { echo "missing from the demo's output: $1"; exit 1; }
+}
+# Scene 1: the echo request waits for ARP, then climbs bob's layers; bob answers in place.
+for step in "alice    arp  neigh_create   10.0.0.2 dev 1 INCOMPLETE" \
+            "alice    arp  arp_request    eth0 request 10.0.0.1" \
+            "alice    dev  tx_ring" "alice    dev  tx_clean" \
+            "bob      dev  rx_dma" "bob      dev  irq" "bob      dev  napi_poll" \
+            "bob      dev  netif_receive" "bob      link eth_rcv" "bob      arp  arp_reply" \
+            "alice    arp  neigh_update   10.0.0.2 dev 1 INCOMPLETE -> REACHABLE" \
+            "bob      ip   ip_rcv         eth0 10.0.0.1 > 10.0.0.2 proto 1 len 84 ttl 64" \
+            "bob      icmp icmp_rcv       10.0.0.1 > 10.0.0.2 type 8 code 0" \
+            "bob      icmp echo_reply     to 10.0.0.1" "bob      dev  napi_complete" \
+            "64 bytes from 10.0.0.2: icmp_seq=1" \
+            "10.0.0.2 dev eth0 lladdr 02:00:00:02:00:01 REACHABLE" \
+            "10.0.0.1 dev eth0 lladdr 02:00:00:01:00:01 DELAY"; do
+  expect "$step"
+done
+# Scene 2: one interrupt, polls of 64, the budget running out, the ring overflowing.
+for step in "bob      dev  napi_poll      eth0 budget=64 done=64" "bob      dev  time_squeeze" \
+            "[RxRingFull:" "188 lost to a full" "1 interrupt(s)"; do
+  expect "$step"
+done
+# Scene 3: every lost ping explained.
+expect "200 packets transmitted"
+expect "BadChecksum"
+expect "InCsumErrors"
+# Scene 4: the router. TTL 64 -> 63, new MACs per hop, traceroute, fragments, DF, FORWARD.
+for step in "r1       ip   ip_forward     eth0 > 10.0.2.2 via 10.0.2.2 dev eth1 ttl 63" \
+            "bob      ip   ip_rcv         eth1 10.0.1.2 > 10.0.2.2 proto 1 len 84 ttl 63" \
+            "02:00:00:01:00:02 > 02:00:00:03:00:01, IPv4 10.0.1.2 > 10.0.2.2: ICMP echo request" \
+            "02:00:00:03:00:02 > 02:00:00:02:00:02, IPv4 10.0.1.2 > 10.0.2.2: ICMP echo request" \
+            "ARP, Request who-has 10.0.2.2 tell 10.0.2.1" \
+            "[TtlExpired:" "   1  10.0.1.1  " "ICMP time exceeded" "   2  10.0.2.2  " \
+            "ICMP port unreachable" "r1       ip   ip_fragment    1428 bytes into mtu 1000" \
+            "(frag " "bob      ip   ip_defrag      reassembled 1428 bytes" \
+            "1408 bytes from 10.0.2.2: icmp_seq=1" "FragCreates +2" "ReasmOKs +1" \
+            "Frag needed and DF set (mtu = 1000)" "local error: message too long, mtu=1000" \
+            "Chain FORWARD (policy ACCEPT 5 packets" "DROP       udp" "FORWARD DROP rule 1"; do
+  expect "$step"
+done
+# Scene 5: every host's counters.
+for step in "--- alice ---" "--- r1 ---" "--- bob ---" "Ip: Forwarding DefaultTTL" \
+            "default via 10.0.1.1 dev eth1" "drops by reason:"; do
+  expect "$step"
+done
+
 if command -v tshark >/dev/null; then
-  for f in "$dir/4/demo-alice.pcap" "$dir/4/demo-bob.pcap"; do
-    out=$(tshark -r "$f" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
-          -T fields -e frame.number -e _ws.malformed -e ip.checksum.status \
-          -e udp.checksum.status -e icmp.checksum.status 2>/dev/null)
-    [ "$(echo "$out" | wc -l)" -gt 600 ] || { echo "tshark read too few frames from $f"; exit 1; }
-    if echo "$out" | awk -F'\t' '$2!="" || $3=="0" || $4=="0" || $5=="0" {b=1} END {exit !b}'; then
-      echo "tshark: malformed frames or bad checksums in $f"; exit 1
-    fi
+  # Prints the frames of $1 that tshark finds malformed, with a bad checksum, or with an
+  # expert item of severity warning (0x00600000) or error (0x00800000).
+  defects() {
+    tshark -n -r "$1" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+      -T fields -E occurrence=a -E aggregator=, -e frame.number -e _ws.malformed \
+      -e ip.checksum.status -e udp.checksum.status -e icmp.checksum.status \
+      -e _ws.expert.severity 2>/dev/null |
+      awk -F'\t' '$2!="" || $3~/(^|,)0(,|$)/ || $4~/(^|,)0(,|$)/ || $5~/(^|,)0(,|$)/ ||
+                  $6~/(^|,)(6291456|8388608)(,|$)/'
+  }
+  frames() { tshark -n -r "$1" 2>/dev/null | wc -l; }
+  # Without bit flips every frame on every wire must decode cleanly (drops and duplicates do
+  # not change frames). The captures sit under the fault injector: they record the wire.
+  for i in $ifaces; do
+    f="$dir/4/clean-$i.pcap"
+    min=10
+    case $i in alice-eth0|bob-eth0) min=600 ;; esac
+    [ "$(frames "$f")" -gt $min ] || { echo "tshark read too few frames from $f"; exit 1; }
+    bad=$(defects "$f")
+    [ -z "$bad" ] || { echo "tshark: defective frames in $f:"; echo "$bad" | head; exit 1; }
   done
-  # With bit flips (the default run), tshark must see bad checksums in the wire capture.
-  bad=$(tshark -r "$dir/1/demo-alice.pcap" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
-        -T fields -e ip.checksum.status -e udp.checksum.status 2>/dev/null | grep -c 0 || true)
-  [ "$bad" -gt 0 ] || { echo "expected tshark to flag the corrupted frames"; exit 1; }
+  # The default run flips bits on alice's eth0 TX only: the router's links stay clean, and
+  # tshark must flag the corrupted frames on the alice-bob wire.
+  for i in alice-eth1 r1-eth0 r1-eth1 bob-eth1; do
+    bad=$(defects "$dir/1/demo-$i.pcap")
+    [ -z "$bad" ] || { echo "tshark: defective frames in demo-$i.pcap:"; echo "$bad"; exit 1; }
+  done
+  [ -n "$(defects "$dir/1/demo-alice-eth0.pcap")" ] ||
+    { echo "expected tshark to flag the corrupted frames"; exit 1; }
 fi
 echo "demo_test: ok"

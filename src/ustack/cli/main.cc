@@ -11,17 +11,17 @@ int main(int argc, char** argv) {
 
   ustack::cli::DemoOptions demo;
   auto* d = app.add_subcommand(
-      "demo", "two simulated hosts on one cable: every frame's journey through rings and NAPI");
-  d->add_option("--seed", demo.seed, "seed for every random choice (fault injection)");
-  d->add_option("--burst", demo.burst, "scene 3: datagrams sent back to back")
+      "demo", "three simulated hosts and a router: Linux networking layer by layer, on ustack");
+  d->add_option("--seed", demo.seed, "seed for every random choice (stacks, fault injection)");
+  d->add_option("--burst", demo.burst, "scene 2: datagrams sent back to back")
       ->check(CLI::Range(1, 100000));
-  d->add_option("--rx-ring", demo.rx_ring, "scene 3: bob's RX descriptor ring size")
+  d->add_option("--rx-ring", demo.rx_ring, "scene 2: bob's eth0 RX descriptor ring size")
       ->check(CLI::Range(1, 65536));
-  d->add_option("--loss", demo.loss, "scene 4: drop probability on alice's TX")
+  d->add_option("--loss", demo.loss, "scene 3: drop probability on alice's eth0 TX")
       ->check(CLI::Range(0.0, 1.0));
-  d->add_option("--corrupt", demo.corrupt, "scene 4: bit-flip probability on alice's TX")
+  d->add_option("--corrupt", demo.corrupt, "scene 3: bit-flip probability on alice's eth0 TX")
       ->check(CLI::Range(0.0, 1.0));
-  d->add_option("--pcap", demo.pcap_prefix, "write <prefix>-alice.pcap and <prefix>-bob.pcap");
+  d->add_option("--pcap", demo.pcap_prefix, "write <prefix>-<host>-<ifname>.pcap");
   d->add_flag("--quiet", demo.quiet, "print the scenes' results only, not every event");
   int rc = 0;
   d->callback([&] { rc = ustack::cli::run_demo(demo, stdout); });

@@ -249,7 +249,8 @@ void Ipv4Layer::icmp_send(Instant now, const PacketBuffer& offending, uint8_t ty
 }
 
 Result<void, IpError> Ipv4Layer::send_echo(Instant now, Ipv4Addr dst, uint16_t ident, uint16_t seq,
-                                           std::span<const uint8_t> data, uint8_t ttl) {
+                                           std::span<const uint8_t> data, uint8_t ttl,
+                                           bool dont_frag) {
   size_t len = wire::kIcmpHeaderLen + data.size();
   PacketPtr msg = pool_.alloc(BufferPool::kDefaultHeadroom, len);
   if (!msg) return Err{IpError::kNoBuffer};
@@ -261,6 +262,7 @@ Result<void, IpError> Ipv4Layer::send_echo(Instant now, Ipv4Addr dst, uint16_t i
   a.dst = dst;
   a.protocol = wire::to_u8(wire::IpProto::kIcmp);
   a.ttl = ttl;
+  a.dont_frag = dont_frag;
   auto r = output(now, std::move(msg), a);
   if (r) count_out(8);
   return r;

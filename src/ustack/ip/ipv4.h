@@ -175,8 +175,11 @@ class Ipv4Layer final : public link::EtherHandler {
   using EchoReplyFn = std::function<void(Instant now, wire::Ipv4Addr from, uint16_t ident,
                                          uint16_t seq, std::span<const uint8_t> data)>;
   void set_echo_reply_handler(EchoReplyFn fn) { echo_reply_ = std::move(fn); }
+  // `dont_frag`: ping -M do (DF set; a datagram beyond the path MTU fails with kMsgSize here,
+  // or earns fragmentation needed from the router whose next hop is too small).
   Result<void, IpError> send_echo(Instant now, wire::Ipv4Addr dst, uint16_t ident, uint16_t seq,
-                                  std::span<const uint8_t> data, uint8_t ttl = 0);
+                                  std::span<const uint8_t> data, uint8_t ttl = 0,
+                                  bool dont_frag = false);
 
   // Drains the loopback backlog; returns true if it delivered anything.
   bool poll(Instant now);

@@ -236,7 +236,11 @@ void World::set_trace_sink(TraceSink* sink, uint32_t layer_mask) {
 Instant World::next_event() const {
   Instant t = Instant::never();
   for (const auto& l : links_) t = earliest(t, l->next_deadline());
-  for (const auto& h : hosts_) t = earliest(t, h->stack->next_deadline());
+  for (const auto& h : hosts_) {
+    // A busy host's work (even "now") waits until its CPU is free.
+    const Instant d = h->stack->next_deadline();
+    t = earliest(t, d == Instant::never() ? d : std::max(d, h->busy_until));
+  }
   return t;
 }
 
@@ -251,7 +255,8 @@ void World::step(Instant t) {
     ++stats_.rounds;
     for (const auto& l : links_) stats_.deliveries += static_cast<uint64_t>(l->advance(t));
     bool more = false;
-    for (const auto& h : hosts_) more |= h->stack->poll(t);
+    for (const auto& h : hosts_)
+      if (h->busy_until <= t) more |= h->stack->poll(t);
     if (!more) {
       bool landed = false;
       for (const auto& l : links_) landed |= l->next_deadline() <= t;

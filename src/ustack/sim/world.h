@@ -134,6 +134,10 @@ class World {
   // Run until `done()` holds (checked before starting and after every instant) or `deadline`
   // passes; true if `done()` held. On success the clock stays at the instant it became true.
   bool run_until(const std::function<bool()>& done, Instant deadline);
+  // The host's CPU is busy elsewhere until `until`: its stack is not polled, so its softirq
+  // (NAPI) does not run and arriving frames pile up in its RX rings (the links still DMA and
+  // raise interrupts), as on a loaded machine. Its timers wait too.
+  void set_busy_until(std::string_view host, Instant until) { host_ref(host).busy_until = until; }
   // The earliest pending event (Instant::never() if nothing will ever happen).
   Instant next_event() const;
 
@@ -156,6 +160,7 @@ class World {
     // Declared before the stack so the stack (which references them) is destroyed first.
     std::vector<Nic> nics;
     std::unique_ptr<stack::Stack> stack;
+    Instant busy_until = Instant::zero();  // set_busy_until
   };
 
   Host& host_ref(std::string_view name);

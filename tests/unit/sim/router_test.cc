@@ -170,21 +170,10 @@ TEST_F(Router, ForwardRejectRuleAnswersWithTheIcmpError) {
   check_pcaps();
 }
 
-// An ICMP echo request of `total` bytes of IPv4 with DF set, built by hand (send_echo cannot
-// set DF) and handed to Ipv4Layer::output.
+// ping -M do: an ICMP echo request of `total` bytes of IPv4 with DF set.
 Result<void, ip::IpError> send_df_echo(World& w, const char* host, Ipv4Addr dst, size_t total) {
-  stack::Stack& st = w.host(host);
-  const std::vector<uint8_t> data = test::pattern(total - 20 - 8);
-  const wire::IcmpRepr echo{wire::IcmpEchoRequest{0x4444, 1, data}};
-  PacketPtr p = st.pool().alloc(BufferPool::kDefaultHeadroom, echo.buffer_len());
-  auto b = p->put(echo.buffer_len());
-  EXPECT_TRUE(b.ok());
-  echo.emit(*b);
-  ip::OutArgs a;
-  a.dst = dst;
-  a.protocol = wire::to_u8(wire::IpProto::kIcmp);
-  a.dont_frag = true;
-  return st.ip().output(w.now(), std::move(p), a);
+  return w.host(host).ip().send_echo(w.now(), dst, 0x4444, 1, test::pattern(total - 20 - 8),
+                                     /*ttl=*/0, /*dont_frag=*/true);
 }
 
 // RFC 1191: a 2000-byte DF datagram meets r's 1500-byte egress: r drops it and answers

@@ -148,6 +148,42 @@ TEST(World, ZeroLatencyLinksResolveWithinOneInstant) {
   EXPECT_EQ(w.now(), at(Duration::ms(3)));
 }
 
+// A busy host's softirq does not run: its NIC still DMAs arriving frames into the RX ring
+// (one interrupt for all of them) and drops what does not fit, and the stack handles the rest
+// only when its CPU is free again, in polls of 64.
+TEST(World, ABusyHostLetsFramesPileUpInItsRing) {
+  World w;
+  ConnectOptions o;
+  o.link.latency = Duration::us(10);
+  o.b.ring_size = 100;
+  test::two_hosts(w, o);
+  stack::Stack& b = w.host("b");
+  transport::UdpSocket* rx = b.udp().open();
+  ASSERT_TRUE(rx->bind(ip("10.0.0.2"), 9).ok());
+  rx->set_rcvbuf(1 << 24);
+  transport::UdpSocket* tx = w.host("a").udp().open();
+  ASSERT_TRUE(tx->sendto(w.now(), test::pattern(8), ip("10.0.0.2"), 9).ok());  // ARP first
+  w.run_for(Duration::ms(1));
+  ASSERT_EQ(rx->rx_queued(), 1u);
+
+  const dev::RingStats r0 = b.interface("eth0")->dev().ring_stats();
+  const Instant free_at = w.now() + Duration::ms(2);
+  w.set_busy_until("b", free_at);
+  for (int i = 0; i < 150; ++i)
+    ASSERT_TRUE(tx->sendto(w.now(), test::pattern(8), ip("10.0.0.2"), 9).ok());
+  // Everything has landed well before b is free: nothing reached the socket yet.
+  EXPECT_FALSE(w.run_until([&] { return rx->rx_queued() > 1; }, free_at - Duration::ns(1)));
+  const dev::RingStats& r = b.interface("eth0")->dev().ring_stats();
+  EXPECT_EQ(r.irq_raised - r0.irq_raised, 1u);
+  EXPECT_EQ(r.rx_ring_full - r0.rx_ring_full, 50u);
+  EXPECT_EQ(r.napi_polls, r0.napi_polls);
+  // At free_at the stack runs: the 100 frames in the ring go up in polls of 64.
+  EXPECT_TRUE(w.run_until([&] { return rx->rx_queued() == 101; }, free_at + Duration::ms(1)));
+  EXPECT_EQ(w.now(), free_at);
+  EXPECT_EQ(r.napi_polls - r0.napi_polls, 2u);  // 64, then 36: fewer than the weight, done
+  EXPECT_EQ(r.budget_exhausted - r0.budget_exhausted, 1u);
+}
+
 // The simulated wire carries the packet id: the journey of one echo request has events on
 // both hosts, and the hosts never hand out the same id.
 TEST(World, PacketIdsAreSharedSoJourneysCrossHosts) {
