@@ -240,6 +240,7 @@ void Ipv4Layer::forward(Instant now, link::Interface& in, PacketPtr pkt) {
   bool df = v->dont_frag();
   // RFC 1812 §5.3.1: a packet whose TTL would reach zero is discarded with time exceeded.
   if (ttl <= 1) {
+    ++stats_.in_hdr_errors;  // Linux's ip_forward counts too_many_hops here
     tel_.drop(now, Layer::kIp, DropReason::kTtlExpired, id,
               [&] { return fmt::format("ttl {} to {}", ttl, dst.to_string()); });
     icmp_send(now, *pkt, wire::to_u8(wire::IcmpType::kTimeExceeded),
