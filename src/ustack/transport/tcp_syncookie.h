@@ -85,7 +85,9 @@ class SynCookies {
 
   // __cookie_v4_check: for the handshake's ACK, `client_isn` = its SEG.SEQ - 1 and `cookie` =
   // its SEG.ACK - 1. Returns the encoded MSS, or nullopt if the cookie is forged, tampered
-  // with, for another 4-tuple or ISN, or MAX_SYNCOOKIE_AGE periods old or more.
+  // with, for another 4-tuple or ISN, or MAX_SYNCOOKIE_AGE periods old or more. As in Linux,
+  // moving cookie or ISN by one to three only changes the MSS index: whoever can do that saw
+  // the SYN-ACK, and could have asked for any MSS in the SYN.
   std::optional<uint16_t> check(Instant now, const TcpFourTuple& t, uint32_t client_isn,
                                 uint32_t cookie) const;
 
