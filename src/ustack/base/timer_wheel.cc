@@ -30,6 +30,7 @@ TimerNode::~TimerNode() {
 
 TimerWheel::TimerWheel(Duration granularity, Instant start)
     : granularity_(granularity), start_(start) {
+  l0_min_.fill(Instant::never());
   USTACK_ASSERT(granularity.nanos() > 0, "timer wheel granularity must be positive");
 }
 
@@ -60,6 +61,7 @@ void TimerWheel::link(TimerNode& t, uint32_t slot) {
   t.slot_ = slot;
   if (slot < kL0Size) {
     l0_bits_[slot >> 6] |= uint64_t{1} << (slot & 63);
+    if (t.expires_ < l0_min_[slot]) l0_min_[slot] = t.expires_;
   } else if (slot < kSlots) {
     ln_bits_[(slot - kL0Size) / kLnSize + 1] |= uint64_t{1} << ((slot - kL0Size) & 63);
   }
@@ -74,6 +76,7 @@ void TimerWheel::unlink(TimerNode& t) {
   if (slot >= kSlots || heads_[slot] != nullptr) return;
   if (slot < kL0Size) {
     l0_bits_[slot >> 6] &= ~(uint64_t{1} << (slot & 63));
+    l0_min_[slot] = Instant::never();
   } else {
     ln_bits_[(slot - kL0Size) / kLnSize + 1] &= ~(uint64_t{1} << ((slot - kL0Size) & 63));
   }
@@ -222,13 +225,19 @@ void TimerWheel::run_tick(Instant now, bool all) {
     return fires_before(a->expires_, a->seq_, b->expires_, b->seq_);
   };
   for (;;) {
+    // Nothing due before the slot's earliest expiry: skip the walk (the common case when the
+    // runner advances to a tick's first instant).
+    if (!all && now < l0_min_[slot]) return;
     // Detach into runs of length 1, then merge bottom-up (runs[i] holds 2^i nodes).
-    std::array<TimerNode*, 64> runs{};
+    std::array<TimerNode*, 64> runs;  // runs[0, top) are set
     int top = 0;
     bool any = false;
+    Instant rest_min = Instant::never();  // earliest expiry staying in the slot
     for (TimerNode* n = heads_[slot]; n != nullptr;) {
       TimerNode* following = n->next_;
-      if (all || n->expires_ <= now) {
+      if (!all && n->expires_ > now) {
+        if (n->expires_ < rest_min) rest_min = n->expires_;
+      } else {
         unlink(*n);
         any = true;
         TimerNode* run = n;
@@ -242,6 +251,7 @@ void TimerWheel::run_tick(Instant now, bool all) {
       }
       n = following;
     }
+    l0_min_[slot] = rest_min;
     if (!any) return;
     TimerNode* sorted = nullptr;
     for (int i = 0; i < top; ++i) {

@@ -135,6 +135,9 @@ class TimerWheel {
   std::array<TimerNode*, kSlots + 2> heads_{};  // wheel slots, never list, expiring list
   std::array<uint64_t, kL0Size / 64> l0_bits_{};
   std::array<uint64_t, kLevels> ln_bits_{};  // [1..5] used
+  // Lower bound of each level-0 slot's expiries (exact after a walk), so advance() to a time
+  // before a tick's first expiry does not walk the tick's list.
+  std::array<Instant, kL0Size> l0_min_;
   mutable Instant earliest_ = Instant::never();
   mutable bool earliest_valid_ = true;
 };

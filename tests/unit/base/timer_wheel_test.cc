@@ -55,6 +55,28 @@ TEST(TimerWheel, FiresExactlyAtExpiryNeverEarly) {
   EXPECT_EQ(w.next_deadline(), Instant::never());
 }
 
+TEST(TimerWheel, PartialTickKeepsLaterTimersAndTakesNewEarlierOnes) {
+  TimerWheel w;
+  std::vector<Fired> log;
+  Probe a(1, &log), b(2, &log), c(3, &log);
+  w.arm(b.node, at_ns(5'700'000));
+  w.arm(a.node, at_ns(5'300'000));
+  w.advance(at_ns(5'500'000));  // inside tick 5: only `a` is due
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].id, 1);
+  EXPECT_EQ(w.next_deadline(), at_ns(5'700'000));
+  w.arm(c.node, at_ns(5'400'000));  // behind now, same tick
+  EXPECT_EQ(w.next_deadline(), at_ns(5'400'000));
+  w.advance(at_ns(5'500'000));
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].id, 3);
+  w.advance(at_ns(5'699'999));
+  EXPECT_EQ(log.size(), 2u);
+  w.advance(at_ns(5'700'000));
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[2].id, 2);
+}
+
 TEST(TimerWheel, LateAdvanceFiresAllInExpiryOrderAcrossLevels) {
   TimerWheel w;
   std::vector<Fired> log;
