@@ -9,21 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace {
-
-// Global operator new/delete of this test binary, counting while `g_counting` is set.
-bool g_counting = false;
-long g_allocations = 0;
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (g_counting) ++g_allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "tools/count_new.h"  // g_news: counts global operator new
 
 namespace ustack::dev {
 namespace {
@@ -154,8 +140,7 @@ TEST(Napi, ScheduleAndRunNeverAllocate) {
   napi.add(b);
   napi.add(c);
   NullSink sink;
-  g_allocations = 0;
-  g_counting = true;
+  const uint64_t news = g_news.load();
   for (int i = 0; i < 10'000; ++i) {
     a.rx(1 + i % 100);
     if (i % 3 == 0) c.rx(70);
@@ -163,8 +148,7 @@ TEST(Napi, ScheduleAndRunNeverAllocate) {
     while (napi.run(kNow, sink)) {
     }
   }
-  g_counting = false;
-  EXPECT_EQ(g_allocations, 0);
+  EXPECT_EQ(g_news.load(), news);
   EXPECT_GE(napi.stats().schedules, 20'000u);
 }
 

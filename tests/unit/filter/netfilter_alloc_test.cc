@@ -9,25 +9,7 @@
 #include "unit/filter/filter_packets.h"
 #include "ustack/filter/netfilter.h"
 
-// Counts every global operator new in this test binary.
-static std::atomic<uint64_t> g_news{0};
-// The replacements pair malloc/aligned_alloc with free, which g++ cannot see through.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(size_t n) {
-  ++g_news;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(size_t n, std::align_val_t a) {
-  ++g_news;
-  const size_t al = static_cast<size_t>(a);
-  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
+#include "tools/count_new.h"  // g_news: counts global operator new
 
 namespace ustack::filter {
 namespace {

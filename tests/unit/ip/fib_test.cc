@@ -11,22 +11,7 @@
 
 #include "ustack/base/rng.h"
 
-// Counts global operator new calls: lookups must not allocate.
-static std::atomic<uint64_t> g_news{0};
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void* operator new(size_t n) {
-  ++g_news;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// std::stable_sort's temporary buffer comes from the nothrow form: it must pair with our delete.
-void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  ++g_news;
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+#include "tools/count_new.h"  // g_news: counts global operator new
 
 namespace ustack::ip {
 namespace {
