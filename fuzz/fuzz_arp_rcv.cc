@@ -79,7 +79,7 @@ class Harness {
     napi_.add(*nic_);
     iface_ = &ifs_.add(*nic_);
     iface_->add_addr({kOurIp, 24});
-    link_ = std::make_unique<link::LinkLayer>(ifs_, *pool_, tel_);
+    link_ = std::make_unique<link::LinkLayer>(ifs_, tel_);
     arp_ = std::make_unique<link::Arp>(*link_, ifs_, *pool_, tel_, fuzz_config(), Rng(1));
     arp_->set_unreachable_handler([this](Instant, int, Ipv4Addr, const PacketBuffer& p) {
       USTACK_ASSERT(p.len() >= 1, "reported packet is alive");

@@ -49,12 +49,7 @@ void PacketBuffer::copy_meta_from(const PacketBuffer& o) {
   mac_ = o.mac_;
   network_ = o.network_;
   transport_ = o.transport_;
-  ifindex = o.ifindex;
-  protocol = o.protocol;
-  pkt_type = o.pkt_type;
-  mark = o.mark;
-  timestamp = o.timestamp;
-  trace_id = o.trace_id;
+  copy_metadata_from(o);
   cb_ = o.cb_;
 }
 
@@ -169,6 +164,23 @@ Result<PacketPtr, BufError> PacketBuffer::copy() const {
   c->copy_meta_from(*this);
   ++pool.stats_.copies;
   return PacketPtr(c);
+}
+
+Result<PacketPtr, BufError> PacketBuffer::copy_expand(size_t headroom) const {
+  PacketPtr c = blk_->pool->alloc(headroom, len());
+  if (!c) return Err{BufError::kNoMemory};
+  if (auto r = c->append(data()); !r) return Err{r.error()};
+  c->copy_metadata_from(*this);
+  return c;
+}
+
+void PacketBuffer::copy_metadata_from(const PacketBuffer& o) {
+  ifindex = o.ifindex;
+  protocol = o.protocol;
+  pkt_type = o.pkt_type;
+  mark = o.mark;
+  timestamp = o.timestamp;
+  trace_id = o.trace_id;
 }
 
 void PacketBuffer::release_header() {

@@ -123,6 +123,14 @@ class PacketBuffer {
   PacketPtr clone();
   // A new buffer with a private copy of the bytes and the same metadata (skb_copy).
   Result<PacketPtr, BufError> copy() const;
+  // A new buffer holding a copy of data() with `headroom` free bytes in front, from the same
+  // pool, carrying the packet metadata (skb_copy_expand): for a layer that must push a header
+  // and finds no headroom, or the bytes shared. Header offsets are not carried: the caller is
+  // about to write new headers.
+  Result<PacketPtr, BufError> copy_expand(size_t headroom) const;
+  // The packet metadata of `o` (ifindex, protocol, pkt_type, mark, timestamp, trace_id), as
+  // Linux's ip_copy_metadata: a fragment or a reassembled datagram is still "that packet".
+  void copy_metadata_from(const PacketBuffer& o);
   bool shared() const { return blk_->refs > 1; }
   // This buffer will never write headers again (__skb_header_release): lets the clones it
   // hands out push their headers without copying. TCP calls it on retransmit-queue buffers.

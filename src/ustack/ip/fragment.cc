@@ -61,12 +61,7 @@ PacketPtr new_buffer(const PacketBuffer& orig, BufferPool& pool, size_t headroom
   PacketPtr p = pool.alloc(headroom, len);
   if (p == nullptr) return nullptr;
   // ip_copy_metadata: the fragment is still the original packet as far as the stack cares.
-  p->ifindex = orig.ifindex;
-  p->protocol = orig.protocol;
-  p->pkt_type = orig.pkt_type;
-  p->mark = orig.mark;
-  p->timestamp = orig.timestamp;
-  p->trace_id = orig.trace_id;
+  p->copy_metadata_from(orig);
   p->set_network_header();
   return p;
 }

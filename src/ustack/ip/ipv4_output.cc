@@ -148,16 +148,13 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
   }
   // Room for our header and every link header below it (skb_cow_head).
   if (pkt->headroom() < wire::kIpv4MinHeaderLen + 32) {
-    PacketPtr copy = pool_.alloc(BufferPool::kDefaultHeadroom, pkt->len());
+    auto copy = pkt->copy_expand(BufferPool::kDefaultHeadroom);
     if (!copy) {
       ++stats_.out_discards;
       tel_.drop(now, Layer::kIp, DropReason::kNoBuffer, pkt->trace_id);
       return Err{IpError::kNoBuffer};
     }
-    USTACK_ASSERT(copy->append(pkt->data()).ok(), "sized for the copy");
-    copy->trace_id = pkt->trace_id;
-    copy->mark = pkt->mark;
-    pkt = std::move(copy);
+    pkt = std::move(*copy);
   }
   auto hdr = pkt->push(wire::kIpv4MinHeaderLen);
   if (!hdr) {

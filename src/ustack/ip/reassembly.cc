@@ -323,12 +323,7 @@ PacketPtr Reassembler::reassemble(Instant now, Queue* q) {
   store_be16(b.data() + 6, load_be16(b.data() + 6) & 0x4000);
   store_be16(b.data() + 10, 0);
   store_be16(b.data() + 10, inet_checksum(b.first(hlen)));
-  out->ifindex = first->ifindex;
-  out->protocol = first->protocol;
-  out->pkt_type = first->pkt_type;
-  out->mark = first->mark;
-  out->timestamp = first->timestamp;
-  out->trace_id = first->trace_id;
+  out->copy_metadata_from(*first);
   out->set_network_header();
   ++stats_.reasm_oks;
   release(q);

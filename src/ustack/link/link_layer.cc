@@ -97,16 +97,12 @@ bool LinkLayer::output(Instant now, Interface& iface, wire::MacAddr dst, wire::E
   // skb_cow_head: we need headroom for the header and must not write bytes a sibling reads.
   auto hdr = pkt->push(wire::kEthHeaderLen);
   if (!hdr) {
-    PacketPtr copy = pool_.alloc(BufferPool::kDefaultHeadroom, pkt->len());
+    auto copy = pkt->copy_expand(BufferPool::kDefaultHeadroom);
     if (!copy) {
       tel_.drop(now, Layer::kLink, DropReason::kNoBuffer, pkt->trace_id);
       return false;
     }
-    USTACK_ASSERT(copy->append(pkt->data()).ok(), "alloc sized for the copy");
-    copy->ifindex = pkt->ifindex;
-    copy->mark = pkt->mark;
-    copy->trace_id = pkt->trace_id;
-    pkt = std::move(copy);
+    pkt = std::move(*copy);
     hdr = pkt->push(wire::kEthHeaderLen);
     USTACK_ASSERT(hdr.ok(), "fresh buffer has headroom");
   }

@@ -33,8 +33,7 @@ class EtherHandler {
 
 class LinkLayer final : public dev::RxSink {
  public:
-  LinkLayer(InterfaceTable& ifs, BufferPool& pool, Telemetry& tel)
-      : ifs_(ifs), pool_(pool), tel_(tel) {}
+  LinkLayer(InterfaceTable& ifs, Telemetry& tel) : ifs_(ifs), tel_(tel) {}
 
   // dev_add_pack / dev_remove_pack. One handler per EtherType.
   void register_handler(wire::EtherType type, EtherHandler* h);
@@ -57,7 +56,6 @@ class LinkLayer final : public dev::RxSink {
   EtherHandler* handler(uint16_t type) const;
 
   InterfaceTable& ifs_;
-  BufferPool& pool_;
   Telemetry& tel_;
   std::array<Slot, 4> handlers_{};  // a handful of EtherTypes: a linear scan is fastest
 };

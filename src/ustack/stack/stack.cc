@@ -12,7 +12,7 @@ Stack::Stack(StackConfig cfg)
       rng_(cfg.seed),
       pool_(BufferPool::create(cfg.pool)),
       napi_(cfg.netdev_budget),
-      link_(ifs_, *pool_, tel_),
+      link_(ifs_, tel_),
       arp_(link_, ifs_, *pool_, tel_, cfg.neigh, rng_.fork()),
       ip_(ip::Ipv4Layer::Deps{ifs_, arp_, nf_, fib_, *pool_, tel_}, link_, cfg.ip, rng_.fork()),
       udp_(ip_, *pool_, tel_, rng_.fork()) {

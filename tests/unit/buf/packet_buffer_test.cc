@@ -105,6 +105,32 @@ TEST_F(PacketBufferTest, CloneSharesBytesCopyDoesNot) {
   EXPECT_FALSE(p->shared());
 }
 
+TEST_F(PacketBufferTest, CopyExpandGivesFreshHeadroomAndKeepsMetadata) {
+  PacketPtr p = pool_->alloc_copy(std::vector<uint8_t>{1, 2, 3, 4}, 0);  // no headroom at all
+  p->ifindex = 3;
+  p->protocol = 0x0800;
+  p->pkt_type = PacketType::kBroadcast;
+  p->mark = 7;
+  p->timestamp = Instant::zero() + Duration::ms(5);
+  p->trace_id = 42;
+  p->set_network_header();
+  EXPECT_FALSE(p->push(14).ok());
+  auto c = p->copy_expand(64);
+  ASSERT_TRUE(c);
+  PacketBuffer& e = **c;
+  EXPECT_EQ(e.headroom(), 64u);
+  EXPECT_EQ(bytes(e.data()), bytes(p->data()));
+  EXPECT_NE(e.data().data(), p->data().data());
+  EXPECT_EQ(e.ifindex, 3);
+  EXPECT_EQ(e.protocol, 0x0800);
+  EXPECT_EQ(e.pkt_type, PacketType::kBroadcast);
+  EXPECT_EQ(e.mark, 7u);
+  EXPECT_EQ(e.timestamp, p->timestamp);
+  EXPECT_EQ(e.trace_id, 42u);
+  EXPECT_FALSE(e.has_network_header());  // the caller writes new headers
+  EXPECT_TRUE(e.push(14).ok());
+}
+
 TEST_F(PacketBufferTest, TcpStyleCloneCanPushHeadersWithoutCopying) {
   // TCP keeps the payload on its retransmit queue and transmits clones (seed 000).
   PacketPtr orig = pool_->alloc_copy(std::vector<uint8_t>(100, 0xaa), 128);

@@ -185,7 +185,7 @@ class ArpTest : public ::testing::Test {
   InterfaceTable ifs_;
   Interface& if0_ = ifs_.add(nic_);
   Interface& if1_ = ifs_.add(eth1_);
-  LinkLayer link_{ifs_, *pool_, tel_};
+  LinkLayer link_{ifs_, tel_};
   Arp arp_{link_, ifs_, *pool_, tel_, NeighConfig{}, Rng(5)};
   Instant now_ = t0;
 };
