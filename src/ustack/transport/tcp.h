@@ -1,0 +1,423 @@
+// transport/tcp.h — TCP (RFC 9293) for one stack: TcpSocket (Linux's struct tcp_sock: the TCB,
+// its queues and timers) and TcpLayer (the protocol: demultiplexing, listeners, SYN queues,
+// ports, the timer wheel and the MIB).
+//
+// Where each part lives (one concern per file, each step labelled with its RFC section):
+//   tcp_socket.cc  the calls an application makes (bind, listen, accept, connect, send, recv,
+//                  shutdown, close, options), state changes and wakeups
+//   tcp_input.cc   SEGMENT ARRIVES (RFC 9293 §3.10.7) for SYN-SENT and the synchronized states
+//   tcp_listen.cc  LISTEN: the SYN queue (request sockets), SYN cookies, the accept queue,
+//                  TIME-WAIT reuse (RFC 6191), RSTs for segments to no socket
+//   tcp_output.cc  building and sending segments: tcp_write_xmit (Nagle, sender SWS, cwnd and
+//                  rwnd), window selection (receiver SWS), ACKs, RSTs, retransmission
+//   tcp_timer.cc   retransmission, persist, delayed-ACK, keepalive, FIN-WAIT-2, TIME-WAIT
+//   tcp_layer.cc   TcpLayer: demux tables, ephemeral ports, ICMP errors (PMTU), views
+//
+// Buffers. send() copies the application's bytes once, into PacketBuffers of at most one MSS
+// with headroom for every header (Linux's tcp_sendmsg); they sit on the write queue until
+// ACKed. Each transmission sends a clone (O(1), the bytes are shared) that IP pushes its
+// headers onto: "TCP keeps a clone until ACKed" (seed 000). Received in-order payloads are
+// queued without a copy (the frame's own buffer, headers pulled) until recv() copies them out.
+//
+// Threading: a TcpLayer and its sockets belong to the stack's thread. The socket layer (issue
+// 5) builds the BSD calls, handles, wait queues and the five I/O models on top of this API:
+// every call here is non-blocking and returns Linux errno values; readiness is reported via
+// poll_mask() and the wakeup callback (sk_data_ready / sk_write_space / sk_state_change).
+//
+// Lifetime: TcpLayer::open() creates a socket, TcpLayer::close() hands it back. A closed
+// socket lives on as an orphan (FIN-WAIT-*, LAST-ACK, TIME-WAIT) until it reaches CLOSED and
+// the layer frees it; the pointer must not be used after close(). accept() returns sockets the
+// application then owns the same way.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ustack/base/rng.h"
+#include "ustack/base/telemetry.h"
+#include "ustack/base/timer_wheel.h"
+#include "ustack/buf/packet_queue.h"
+#include "ustack/ip/ipv4.h"
+#include "ustack/transport/tcp_cong.h"
+#include "ustack/transport/tcp_isn.h"
+#include "ustack/transport/tcp_ofo.h"
+#include "ustack/transport/tcp_rtt.h"
+#include "ustack/transport/tcp_syncookie.h"
+#include "ustack/transport/tcp_tcb.h"
+#include "ustack/wire/tcp.h"
+
+namespace ustack::transport {
+
+// net.ipv4.tcp_* sysctls (Linux defaults unless noted).
+struct TcpConfig {
+  Duration time_wait = Duration::s(60);  // 2*MSL (Linux TCP_TIMEWAIT_LEN)
+  Duration fin_timeout = Duration::s(60);  // tcp_fin_timeout: orphaned FIN-WAIT-2
+  int syn_retries = 6;                     // tcp_syn_retries: SYN sent 1 + 6 times (127 s)
+  int synack_retries = 5;                  // tcp_synack_retries
+  int retries2 = 15;                       // tcp_retries2: give up (ETIMEDOUT) after these RTOs
+  int orphan_retries = 8;                  // tcp_orphan_retries (Linux's 0 means 8)
+  bool syncookies = true;                  // tcp_syncookies = 1: cookies when the SYN queue is full
+  bool timestamps = true;                  // tcp_timestamps
+  bool window_scaling = true;              // tcp_window_scaling
+  bool sack = true;                        // tcp_sack
+  int somaxconn = 4096;                    // net.core.somaxconn: listen backlog cap
+  size_t rmem_default = 131072;            // tcp_rmem[1]: SO_RCVBUF of a new socket
+  size_t wmem_default = 262144;  // tcp_wmem[1] is 16384 but Linux autotunes up to 4 MiB; we
+                                 // do not autotune, so we start larger
+  size_t rmem_max = 6291456;     // tcp_rmem[2]: bounds SO_RCVBUF and sets our window scale
+  size_t wmem_max = 4194304;     // tcp_wmem[2]
+  Duration delack_min = Duration::ms(40);   // TCP_DELACK_MIN
+  Duration delack_max = Duration::ms(200);  // TCP_DELACK_MAX (RFC 9293 allows up to 500 ms)
+  Duration keepalive_time = Duration::s(7200);  // tcp_keepalive_time
+  Duration keepalive_intvl = Duration::s(75);   // tcp_keepalive_intvl
+  int keepalive_probes = 9;                     // tcp_keepalive_probes
+  RttConfig rtt;                                // RTO bounds (200 ms .. 120 s, initial 1 s)
+  std::string congestion = "newreno";           // tcp_congestion_control
+  uint16_t base_mss = 536;                      // tcp_base_mss: MSS floor after PMTU drops
+};
+
+// POSIX shutdown(2) `how`.
+inline constexpr int kShutRd = 0;
+inline constexpr int kShutWr = 1;
+inline constexpr int kShutRdWr = 2;
+
+// poll_mask() bits, with the values of Linux's EPOLL* / POLL* constants so the socket layer can
+// pass them through unchanged.
+inline constexpr uint32_t kPollIn = 0x001;     // EPOLLIN: data, EOF, a pending accept
+inline constexpr uint32_t kPollOut = 0x004;    // EPOLLOUT: send buffer space
+inline constexpr uint32_t kPollErr = 0x008;    // EPOLLERR: a pending error (SO_ERROR)
+inline constexpr uint32_t kPollHup = 0x010;    // EPOLLHUP: both directions shut / CLOSED
+inline constexpr uint32_t kPollRdHup = 0x2000;  // EPOLLRDHUP: the peer sent FIN
+
+// getsockopt(TCP_INFO), the fields of Linux's struct tcp_info that we keep.
+struct TcpInfo {
+  TcpState state = TcpState::kClosed;
+  CaState ca_state = CaState::kOpen;
+  uint8_t retransmits = 0;  // consecutive RTO expirations now (icsk_retransmits)
+  uint8_t backoff = 0;
+  bool ts_ok = false, sack_ok = false, wscale_ok = false;
+  uint8_t snd_wscale = 0, rcv_wscale = 0;
+  uint32_t rto_us = 0, rtt_us = 0, rttvar_us = 0;
+  uint32_t snd_mss = 0, rcv_mss = 0;
+  uint32_t unacked = 0;  // segments in flight
+  uint32_t snd_cwnd = 0, snd_ssthresh = 0;  // bytes (Linux reports segments)
+  uint32_t snd_wnd = 0, rcv_wnd = 0;
+  uint64_t total_retrans = 0;
+  uint64_t bytes_acked = 0, bytes_received = 0, bytes_sent = 0, bytes_retrans = 0;
+  uint64_t segs_out = 0, segs_in = 0;
+  uint64_t notsent_bytes = 0;
+};
+
+class TcpLayer;
+struct TcpRequest;
+
+class TcpSocket {
+ public:
+  TcpSocket(const TcpSocket&) = delete;
+  TcpSocket& operator=(const TcpSocket&) = delete;
+  ~TcpSocket();
+
+  // ---- the calls (tcp_socket.cc) ------------------------------------------------------------
+  // bind(2): port 0 picks an ephemeral port. EADDRINUSE, EADDRNOTAVAIL (not a local address),
+  // EINVAL (already bound or not CLOSED).
+  Result<void, int> bind(wire::Ipv4Addr addr, uint16_t port);
+  // listen(2): CLOSED -> LISTEN (auto-binds an ephemeral port if unbound). The backlog bounds
+  // both the SYN queue and the accept queue (capped by somaxconn, as Linux). Calling it again
+  // on a listener only changes the backlog. EINVAL in any other state.
+  Result<void, int> listen(int backlog);
+  // accept(2): the oldest established connection. EAGAIN when none, EINVAL if not listening.
+  Result<TcpSocket*, int> accept();
+  // connect(2): CLOSED -> SYN-SENT, SYN sent (the BSD call's EINPROGRESS: the outcome comes
+  // later through poll_mask() and take_error()). EISCONN when connected, EALREADY while
+  // connecting, EINVAL on a listener, ENETUNREACH/EHOSTUNREACH with no route, EADDRNOTAVAIL
+  // when no ephemeral port is free.
+  Result<void, int> connect(Instant now, wire::Ipv4Addr addr, uint16_t port);
+  // send(2): copies as much of `data` as the send buffer takes; EAGAIN if none. A pending
+  // error (ECONNRESET, ETIMEDOUT...) is returned first; EPIPE after shutdown(SHUT_WR) or once
+  // the connection is gone; ENOTCONN before connect() (data may be queued in SYN-SENT).
+  Result<size_t, int> send(Instant now, std::span<const uint8_t> data);
+  // recv(2): copies up to out.size() in-order bytes. 0 is end of stream (the peer's FIN, or
+  // shutdown(SHUT_RD)); EAGAIN when nothing is ready; a pending error first; ENOTCONN before
+  // connect. `peek` leaves the bytes queued (MSG_PEEK).
+  Result<size_t, int> recv(Instant now, std::span<uint8_t> out, bool peek = false);
+  // shutdown(2) with kShutRd / kShutWr / kShutRdWr: SHUT_WR sends FIN after queued data.
+  // ENOTCONN when not connected, EINVAL for a bad `how`.
+  Result<void, int> shutdown(Instant now, int how);
+  // SO_ERROR: the pending error, returned once then cleared (0 if none).
+  int take_error();
+
+  // ---- options ------------------------------------------------------------------------------
+  void set_nodelay(bool on);                    // TCP_NODELAY (pushes pending data at once)
+  bool nodelay() const { return nodelay_; }
+  void set_keepalive(bool on);                  // SO_KEEPALIVE
+  void set_keepalive_idle(Duration d);          // TCP_KEEPIDLE
+  void set_keepalive_intvl(Duration d);         // TCP_KEEPINTVL
+  void set_keepalive_count(int n);              // TCP_KEEPCNT
+  // SO_LINGER: nullopt is off (close() sends FIN and returns). {0} makes close() abortive (RST).
+  // A positive time is kept for the socket layer's blocking close; linger_done() tells it when
+  // everything sent was acknowledged.
+  void set_linger(std::optional<Duration> t) { linger_ = t; }
+  std::optional<Duration> linger() const { return linger_; }
+  bool linger_done() const;
+  void set_rcvbuf(size_t bytes);  // SO_RCVBUF (clamped to [2 KiB, rmem_max])
+  void set_sndbuf(size_t bytes);  // SO_SNDBUF (clamped to [4 KiB, wmem_max])
+  size_t rcvbuf() const { return rcvbuf_; }
+  size_t sndbuf() const { return sndbuf_; }
+  void set_reuseaddr(bool on) { reuseaddr_ = on; }  // SO_REUSEADDR (bind while in TIME-WAIT)
+  // TCP_CONGESTION: ENOENT for an unknown algorithm.
+  Result<void, int> set_congestion(std::string_view name);
+  std::string_view congestion() const;
+  void set_mss(uint16_t mss) { user_mss_ = mss; }  // TCP_MAXSEG (before connect/listen)
+
+  // ---- readiness (tcp_poll) -----------------------------------------------------------------
+  // kPollIn | kPollOut | kPollErr | kPollHup | kPollRdHup, as Linux's tcp_poll computes them.
+  uint32_t poll_mask() const;
+  // Called on the stack thread whenever poll_mask() may have changed (data queued, space freed,
+  // connection established or reset, an accept ready). One callback: the socket layer fans out.
+  using WakeupFn = std::function<void(Instant now, uint32_t mask)>;
+  void set_wakeup(WakeupFn fn) { wakeup_ = std::move(fn); }
+
+  // ---- state --------------------------------------------------------------------------------
+  TcpState state() const { return state_; }
+  wire::Ipv4Addr local_addr() const { return t_.laddr; }
+  uint16_t local_port() const { return t_.lport; }
+  wire::Ipv4Addr peer_addr() const { return t_.raddr; }
+  uint16_t peer_port() const { return t_.rport; }
+  const SendSequence& snd() const { return snd_; }
+  const RecvSequence& rcv() const { return rcv_; }
+  const TcpNegotiated& negotiated() const { return opt_; }
+  size_t rx_available() const { return rx_.bytes() - rx_consumed_; }  // bytes recv() can read
+  size_t tx_queued() const { return write_bytes_; }  // bytes not yet acknowledged
+  size_t tx_space() const;                           // send() would take this many bytes
+  size_t accept_queue_len() const { return accept_q_.size(); }
+  size_t syn_queue_len() const { return syn_q_len_; }
+  int backlog() const { return backlog_; }
+  TcpInfo info() const;
+  bool orphan() const { return orphan_; }
+
+ private:
+  friend class TcpLayer;
+  struct SkbCb;
+  TcpSocket(TcpLayer& layer, size_t rcvbuf, size_t sndbuf);
+
+  // ---- tcp_socket.cc
+  void set_state(Instant now, TcpState s);
+  void wake(Instant now);
+  void set_error(Instant now, int err);
+  void done(Instant now);  // tcp_done: -> CLOSED, timers off, queues freed, unhashed
+  void init_transfer(Instant now);  // connection established: cwnd, rto fallback, keepalive
+  void purge_queues();
+  // ---- tcp_input.cc
+  struct Segment;
+  void rcv_syn_sent(Instant now, const Segment& seg);
+  void rcv_state_process(Instant now, Segment& seg);
+  bool check_paws(Instant now, const Segment& seg);
+  bool seq_acceptable(const Segment& seg) const;
+  bool process_rst(Instant now, const Segment& seg);
+  bool process_ack(Instant now, const Segment& seg);
+  void ack_update_window(const Segment& seg);
+  uint32_t clean_rtx_queue(Instant now, wire::SeqNum ack, const Segment& seg,
+                           std::optional<Duration>& rtt);
+  void data_queue(Instant now, Segment& seg);
+  void process_fin(Instant now);
+  void update_ts_recent(Instant now, const Segment& seg);
+  void rcv_time_wait(Instant now, Segment& seg);
+  // ---- tcp_output.cc
+  void write_xmit(Instant now);  // tcp_write_xmit / tcp_push
+  bool xmit_skb(Instant now, PacketBuffer& skb, bool retrans);
+  bool send_control(Instant now, wire::TcpFlags flags, wire::SeqNum seq, uint32_t tsval_override = 0);
+  void send_ack(Instant now);
+  void send_delayed_ack(Instant now);
+  void send_rst_active(Instant now);  // abort: <SEQ=SND.NXT><CTL=RST>
+  void send_syn(Instant now);
+  void send_fin(Instant now);
+  bool retransmit_head(Instant now);
+  void retransmit_all_unacked(Instant now);  // after PMTU drop
+  uint16_t select_window();
+  uint32_t rcv_space() const;  // free receive buffer space in payload bytes
+  void fill_options(wire::TcpOptions& o, wire::TcpFlags flags, uint32_t tsval_override);
+  uint32_t ts_now(Instant now) const;
+  uint32_t current_mss() const { return mss_cache_; }
+  void sync_mss(uint32_t pmtu);
+  PacketPtr alloc_skb(size_t payload);
+  bool fragment_skb(PacketBuffer& skb, uint32_t len);  // tcp_fragment
+  void queue_fin_skb(Instant now);
+  void check_space(Instant now);
+  // ---- tcp_timer.cc
+  void on_rtx_timer(Instant now);
+  void on_delack_timer(Instant now);
+  void on_keepalive_timer(Instant now);  // also FIN-WAIT-2 and TIME-WAIT (Linux sk_timer)
+  void arm_rtx(Instant now, Duration d);
+  void arm_rto(Instant now);
+  void arm_persist(Instant now);
+  void arm_keepalive(Instant now);
+  void probe_timer(Instant now);
+  void write_timeout(Instant now);  // the retry limit: ETIMEDOUT
+
+  TcpLayer& layer_;
+  TcpState state_ = TcpState::kClosed;
+  TcpFourTuple t_;
+  bool bound_ = false;   // bind() or auto-bind took a port
+  bool hashed_ = false;  // in the layer's established table
+  bool orphan_ = false;
+  bool nodelay_ = false;
+  bool reuseaddr_ = false;
+  bool keepalive_ = false;
+  bool shut_rd_ = false;   // shutdown(SHUT_RD) or the peer's FIN was read
+  bool shut_wr_ = false;   // shutdown(SHUT_WR) / close: FIN queued
+  bool fin_rcvd_ = false;  // the peer's FIN is in sequence (EOF after the queued data)
+  bool fin_queued_ = false;
+  int error_ = 0;  // sk_err
+  int soft_error_ = 0;  // sk_err_soft: last ICMP error while connecting
+  std::optional<Duration> linger_;
+  Duration ka_idle_, ka_intvl_;
+  int ka_cnt_ = 0;
+  uint16_t user_mss_ = 0;
+  SendSequence snd_;
+  RecvSequence rcv_;
+  TcpNegotiated opt_;
+  uint32_t mss_cache_ = 536;  // payload bytes per segment now (MSS minus our option bytes)
+  uint32_t peer_mss_ = 536;   // the MSS option the peer sent
+  uint32_t rcv_mss_ = 536;    // estimate of the peer's segment size (delayed ACK heuristics)
+  uint32_t ts_offset_ = 0;
+  size_t rcvbuf_, sndbuf_;
+  // Send side: every unacknowledged or unsent byte, in order, as MSS-sized skbs whose cb<SkbCb>
+  // holds seq/end_seq; send_head_ is the first skb not yet sent (sk_send_head).
+  PacketQueue write_q_;
+  PacketBuffer* send_head_ = nullptr;
+  size_t write_bytes_ = 0;  // payload bytes on write_q_
+  // Receive side.
+  PacketQueue rx_;          // in-order payloads (data() = payload), sk_receive_queue
+  size_t rx_consumed_ = 0;  // bytes of rx_.front() already read
+  TcpOfoQueue ofo_;
+  // Loss detection and recovery.
+  RttEstimator rtt_;
+  std::unique_ptr<CongestionControl> cc_;
+  FastRecovery rec_;
+  uint8_t retransmits_ = 0;  // RTO expirations without progress (icsk_retransmits)
+  uint8_t probes_out_ = 0;   // zero-window / keepalive probes without answer
+  Instant retrans_stamp_;    // when the first unanswered retransmission was sent
+  Instant rcv_tstamp_;       // last segment received (keepalive idle time)
+  Instant lsndtime_;         // last data sent
+  // Delayed ACK (Linux icsk_ack).
+  uint32_t ack_pending_bytes_ = 0;  // received and not yet acknowledged
+  uint8_t quickack_ = 0;            // ACKs to send immediately (slow-start help)
+  bool ack_now_ = false;
+  // Listener.
+  int backlog_ = 0;
+  size_t syn_q_len_ = 0;
+  std::vector<TcpSocket*> accept_q_;  // FIFO of established children
+  size_t accept_head_ = 0;
+  TcpSocket* parent_ = nullptr;  // listener whose accept queue holds us
+  // Timers.
+  TimerNode rtx_timer_;        // retransmission / persist (icsk_retransmit_timer)
+  TimerNode delack_timer_;     // delayed ACK (icsk_delack_timer)
+  TimerNode keepalive_timer_;  // keepalive, FIN-WAIT-2, TIME-WAIT (sk_timer)
+  enum class RtxKind : uint8_t { kNone, kRetrans, kProbe } rtx_kind_ = RtxKind::kNone;
+  // Per-connection counters (TCP_INFO).
+  TcpInfo stats_;
+  WakeupFn wakeup_;
+  // Layer bookkeeping: intrusive list of all sockets.
+  TcpSocket* prev_ = nullptr;
+  TcpSocket* next_ = nullptr;
+};
+
+class TcpLayer final : public ip::L4Handler {
+ public:
+  static constexpr uint16_t kEphemeralLo = 32768;  // net.ipv4.ip_local_port_range
+  static constexpr uint16_t kEphemeralHi = 60999;
+
+  // Registers itself with `ip` for protocol 6.
+  TcpLayer(ip::Ipv4Layer& ip, BufferPool& pool, Telemetry& tel, Rng rng, TcpConfig cfg = {});
+  ~TcpLayer() override;
+
+  // socket(AF_INET, SOCK_STREAM, 0).
+  TcpSocket* open();
+  // close(2) (tcp_close): unread data or SO_LINGER {0} -> RST and free; LISTEN -> the
+  // listener and its queues go (queued children are reset); otherwise FIN after queued data
+  // and the socket lives on as an orphan until CLOSED.
+  void close(Instant now, TcpSocket* s);
+  // Abortive close: RST (in synchronized states) and free at once.
+  void abort(Instant now, TcpSocket* s);
+
+  void rcv(Instant now, PacketPtr pkt) override;
+  void err(Instant now, const ip::IcmpError& e) override;
+  // Timers: due work at `now`; when to come back.
+  void on_timer(Instant now);
+  Instant next_deadline() const { return wheel_.next_deadline(); }
+
+  TcpConfig& config() { return cfg_; }
+  const TcpMib& mib() const { return mib_; }
+  // Every socket the layer holds: open, listening, orphaned, TIME-WAIT (not request socks).
+  size_t sockets() const { return nsocks_; }
+  // Half-open connections in all SYN queues.
+  size_t requests() const { return reqs_.size(); }
+  // `ss -tan`-style listing and the /proc/net/snmp "Tcp:" + /proc/net/netstat "TcpExt:" lines.
+  std::string format() const;
+  std::string format_snmp() const;
+  std::string format_netstat() const;
+
+ private:
+  friend class TcpSocket;
+  struct Key {
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  static Key key_of(const TcpFourTuple& t) { return {t.laddr.v, t.raddr.v, t.lport, t.rport}; }
+  // tcp_layer.cc
+  Result<void, int> bind(TcpSocket& s, wire::Ipv4Addr addr, uint16_t port);
+  Result<void, int> connect_hash(Instant now, TcpSocket& s);  // pick a port, hash the 4-tuple
+  void hash(TcpSocket& s);
+  void unhash(TcpSocket& s);
+  void release_port(TcpSocket& s);
+  TcpSocket* lookup_established(const Key& k) const;
+  TcpSocket* lookup_listener(wire::Ipv4Addr daddr, uint16_t dport) const;
+  void destroy_later(TcpSocket* s);
+  void reap();
+  void link(TcpSocket* s);
+  // tcp_listen.cc
+  void listen_rcv(Instant now, TcpSocket& l, PacketPtr pkt, const wire::TcpRepr& h,
+                  wire::Ipv4Addr saddr, wire::Ipv4Addr daddr);
+  void request_rcv(Instant now, TcpRequest& r, PacketPtr pkt, const wire::TcpRepr& h);
+  TcpSocket* create_child(Instant now, TcpSocket& l, const TcpRequest& r);
+  void send_synack(Instant now, const TcpRequest& r);
+  void on_synack_timer(TcpRequest& r, Instant now);
+  void drop_request(TcpRequest& r);
+  void listener_stop(Instant now, TcpSocket& l);
+  // tcp_output.cc
+  // tcp_v4_send_reset: the RST answering `h` (RFC 9293 §3.10.7.1).
+  void send_reset(Instant now, const wire::TcpRepr& h, size_t payload_len, wire::Ipv4Addr saddr,
+                  wire::Ipv4Addr daddr);
+  // Builds header + options in front of `pkt` (data() = payload) and hands it to IP.
+  Result<void, ip::IpError> output(Instant now, PacketPtr pkt, const wire::TcpRepr& h,
+                                   wire::Ipv4Addr src, wire::Ipv4Addr dst, uint64_t trace_id);
+
+  ip::Ipv4Layer& ip_;
+  BufferPool& pool_;
+  Telemetry& tel_;
+  Rng rng_;
+  TcpConfig cfg_;
+  TcpIsnGenerator isn_;
+  SynCookies cookies_;
+  TimerWheel wheel_;
+  TcpMib mib_;
+  std::unordered_map<Key, TcpSocket*, KeyHash> ehash_;  // connected 4-tuples (incl. TIME-WAIT)
+  std::unordered_map<Key, std::unique_ptr<TcpRequest>, KeyHash> reqs_;  // SYN queues
+  std::unordered_map<uint16_t, std::vector<TcpSocket*>> bhash_;  // bound ports
+  TcpSocket* head_ = nullptr;  // every socket (intrusive list)
+  size_t nsocks_ = 0;
+  std::vector<TcpSocket*> dead_;  // CLOSED orphans, freed by reap()
+  uint32_t port_hint_ = 0;        // RFC 6056 algorithm 3's next_ephemeral
+};
+
+}  // namespace ustack::transport
