@@ -28,6 +28,16 @@
 #               waiting on a run queue): trust router_cpu then, not the rates.
 #               ustack: `ustack host --forward` in namespace R, its two TAPs moved into A and B.
 #               Linux:  namespace R with ip_forward=1 and two veth pairs.
+#   tcp_rx      TCP bulk into the stack: Linux's socat sends $TCP_BYTES zeros; Mbit/s from the
+#               first byte sent until the receiver has them all (SHA-256 checked). ustack:
+#               `ustack host --tcp-sink` behind a TAP in namespace N, fed by N's kernel.
+#               Linux: namespace N sends to namespace P over a veth pair (socat to socat).
+#   tcp_tx      TCP bulk out of the stack: `ustack host --tcp-source` sends $TCP_BYTES of its
+#               pattern to socat in N's kernel (SHA-256 checked against ustack's report).
+#               Linux: the same veth transfer as tcp_rx (the reference for both directions).
+#               The TAP carries plain 1500-byte frames (no offloads); veth uses GSO/GRO and
+#               checksum offload, so the reference is the best the kernel does on this machine.
+#               ustack on CPU 1, the Linux peer (and the Linux sender) on CPU 0.
 # Repetitions interleave the stacks (and alternate which one goes first) so that load from other
 # processes on a shared machine hits both alike. Every namespace is created here with a unique
 # name (ubench-<pid>-...) and deleted on exit by a trap, whatever happens; every command runs
@@ -39,7 +49,8 @@
 # the ustack router on CPU 1 (a dedicated core, as a userspace stack is deployed; the Linux
 # router runs in the sender's softirq on CPU 0). PIN=0 leaves placement to the scheduler.
 #
-# Environment: REPS (5), PING_COUNT (20000), FLOOD_COUNT (100000), FWD_SECONDS (2), PIN (1).
+# Environment: REPS (5), PING_COUNT (20000), FLOOD_COUNT (100000), FWD_SECONDS (2), PIN (1),
+# TCP_BYTES (268435456), CASES ("icmp fwd tcp": the groups to run).
 set -uo pipefail
 
 build=${1:-build}
@@ -48,6 +59,8 @@ PING_COUNT=${PING_COUNT:-20000}
 FLOOD_COUNT=${FLOOD_COUNT:-100000}
 FWD_SECONDS=${FWD_SECONDS:-2}
 PIN=${PIN:-1}
+TCP_BYTES=${TCP_BYTES:-268435456}
+CASES=${CASES:-icmp fwd tcp}
 
 say() { echo "net_tap: $*"; }
 
@@ -64,7 +77,7 @@ for f in "$ustack" "$flood"; do
   fi
 done
 [ "$(nproc)" -ge 2 ] || PIN=0
-for t in ip ping nft timeout awk taskset; do
+for t in ip ping nft timeout awk taskset socat sha256sum ss; do
   command -v "$t" >/dev/null || {
     say "error: '$t' not found" >&2
     exit 1
@@ -350,22 +363,138 @@ fwd_linux() { # REP
   ns_del "$r"
 }
 
+# ---- TCP bulk -----------------------------------------------------------------------------------
+# Addresses: the kernel side 10.204.0.1/24, ustack (or the Linux peer P) 10.204.0.2/24.
+now_ns() { date +%s%N; }
+ZERO_SHA=""
+zero_sha() { # the SHA-256 of $TCP_BYTES zeros (what every socat sender sends)
+  [ -n "$ZERO_SHA" ] || ZERO_SHA=$(head -c "$TCP_BYTES" /dev/zero | sha256sum | cut -d' ' -f1)
+  echo "$ZERO_SHA"
+}
+# tcp_listen NS PORT CPU OUT: socat listening in NS (background), every byte into sha256sum
+# (written to OUT); sets RX_PID; returns once the port listens.
+tcp_listen() {
+  local ns=$1 port=$2 cpu=$3 out=$4 i
+  # shellcheck disable=SC2046
+  timeout -k 2 300 ip netns exec "$ns" $(on_cpu "$cpu") sh -c \
+    "socat -u TCP-LISTEN:$port,reuseaddr STDOUT | sha256sum | cut -d' ' -f1 >$out" &
+  RX_PID=$!
+  PIDS+=("$RX_PID")
+  for i in $(seq 100); do
+    ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -q . && return 0
+    sleep 0.05
+  done
+  die "socat did not listen in $ns"
+}
+# tcp_send NS DST PORT CPU: socat in NS sends $TCP_BYTES zeros to DST:PORT (foreground).
+tcp_send() {
+  # shellcheck disable=SC2046
+  head -c "$TCP_BYTES" /dev/zero | timeout -k 2 300 ip netns exec "$1" $(on_cpu "$4") \
+    socat -u STDIN "TCP:$2:$3" || die "socat to $2:$3 failed"
+}
+# ustack_report OUT: waits (up to 300 s) for a `conn ... bytes N sha256 HEX` line from
+# --tcp-sink or --tcp-source; prints "BYTES HEX".
+ustack_report() {
+  local i line
+  for i in $(seq 30000); do
+    line=$(cat "$1" "$1.err" 2>/dev/null | grep -m1 -o 'bytes [0-9]* sha256 [0-9a-f]*')
+    [ -n "$line" ] && break
+    sleep 0.01
+  done
+  echo "$line" | awk '{ print $2, $4 }'
+}
+record_tcp() { # CASE STACK REP NS_ELAPSED DETAIL
+  record "$1" "$2" "$3" "$(rate $((TCP_BYTES * 8)) "$4" 1000)" Mbit/s "bytes=$TCP_BYTES ns=$4 $5"
+}
+tap_kernel_side() { # NS TAP: a persistent TAP with the kernel's address; ustack attaches to it
+  ip -n "$1" tuntap add dev "$2" mode tap && ip -n "$1" addr add 10.204.0.1/24 dev "$2" &&
+    ip -n "$1" link set "$2" up || die "TAP setup"
+}
+
+tcp_rx_ustack() { # REP: Linux -> ustack --tcp-sink
+  local rep=$1 n=$tag-tr$1 tap=${ifp}r t0 t1 got
+  ns_new "$n"
+  tap_kernel_side "$n" "$tap"
+  ustack_start "$n" 400 "$tmp/tcp-rx-ustack-$rep.out" 1 --tap "$tap" --addr 10.204.0.2/24 \
+    --tcp-sink 5001 --quiet
+  warmup_ping "$n" 10.204.0.2
+  t0=$(now_ns)
+  tcp_send "$n" 10.204.0.2 5001 0
+  got=$(ustack_report "$tmp/tcp-rx-ustack-$rep.out")
+  t1=$(now_ns)
+  [ "$got" = "$TCP_BYTES $(zero_sha)" ] || die "ustack's sink got '$got'"
+  record_tcp tcp_rx ustack "$rep" $((t1 - t0)) "sha_ok=1"
+  ustack_stop
+  ns_del "$n"
+}
+
+tcp_tx_ustack() { # REP: ustack --tcp-source -> Linux
+  local rep=$1 n=$tag-tt$1 tap=${ifp}t t0 t1 got sha
+  ns_new "$n"
+  tap_kernel_side "$n" "$tap"
+  tcp_listen "$n" 5001 0 "$tmp/tcp-tx-$rep.sha"
+  t0=$(now_ns)
+  ustack_start "$n" 400 "$tmp/tcp-tx-ustack-$rep.out" 1 --tap "$tap" --addr 10.204.0.2/24 \
+    --tcp-source "10.204.0.1:5001:$TCP_BYTES" --quiet
+  wait "$RX_PID" || die "the Linux receiver failed"
+  t1=$(now_ns)
+  got=$(ustack_report "$tmp/tcp-tx-ustack-$rep.out")
+  sha=$(cat "$tmp/tcp-tx-$rep.sha")
+  [ "$got" = "$TCP_BYTES $sha" ] || die "ustack's source reports '$got', Linux got sha256 $sha"
+  record_tcp tcp_tx ustack "$rep" $((t1 - t0)) "sha_ok=1"
+  ustack_stop
+  ns_del "$n"
+}
+
+tcp_linux() { # REP CASE: Linux -> Linux over veth (N sends on CPU 0, P receives on CPU 1)
+  local rep=$1 case=$2 n=$tag-tln$1 p=$tag-tlp$1 t0 t1 sha
+  ns_new "$n"
+  ns_new "$p"
+  ip -n "$n" link add "${ifp}v0" type veth peer name "${ifp}v1" netns "$p" &&
+    ip -n "$n" addr add 10.204.0.1/24 dev "${ifp}v0" && ip -n "$n" link set "${ifp}v0" up &&
+    ip -n "$p" addr add 10.204.0.2/24 dev "${ifp}v1" && ip -n "$p" link set "${ifp}v1" up ||
+    die "veth setup"
+  warmup_ping "$n" 10.204.0.2
+  tcp_listen "$p" 5001 1 "$tmp/tcp-linux-$rep.sha"
+  t0=$(now_ns)
+  tcp_send "$n" 10.204.0.2 5001 0
+  wait "$RX_PID" || die "the Linux receiver failed"
+  t1=$(now_ns)
+  sha=$(cat "$tmp/tcp-linux-$rep.sha")
+  [ "$sha" = "$(zero_sha)" ] || die "Linux to Linux: sha256 $sha"
+  record_tcp "$case" linux "$rep" $((t1 - t0)) "sha_ok=1"
+  ns_del "$n"
+  ns_del "$p"
+}
+
+tcp_cases() { # REP ORDER(0|1)
+  if [ "$2" = 1 ]; then
+    tcp_rx_ustack "$1"
+    tcp_linux "$1" tcp_rx
+    tcp_tx_ustack "$1"
+    tcp_linux "$1" tcp_tx
+  else
+    tcp_linux "$1" tcp_rx
+    tcp_rx_ustack "$1"
+    tcp_linux "$1" tcp_tx
+    tcp_tx_ustack "$1"
+  fi
+}
+has_case() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # ---- run ----------------------------------------------------------------------------------------
-say "build $build (${build_type:-?}), $(nproc) CPUs, kernel $(uname -r), REPS=$REPS PIN=$PIN"
+say "build $build (${build_type:-?}), $(nproc) CPUs, kernel $(uname -r), REPS=$REPS PIN=$PIN CASES='$CASES'"
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq "$REPS"); do
   say "repetition $rep/$REPS"
   if [ $((rep % 2)) = 1 ]; then
-    icmp_ustack "$rep"
-    icmp_linux "$rep"
-    fwd_ustack "$rep"
-    fwd_linux "$rep"
+    has_case icmp && icmp_ustack "$rep" && icmp_linux "$rep"
+    has_case fwd && fwd_ustack "$rep" && fwd_linux "$rep"
   else
-    icmp_linux "$rep"
-    icmp_ustack "$rep"
-    fwd_linux "$rep"
-    fwd_ustack "$rep"
+    has_case icmp && icmp_linux "$rep" && icmp_ustack "$rep"
+    has_case fwd && fwd_linux "$rep" && fwd_ustack "$rep"
   fi
+  has_case tcp && tcp_cases "$rep" $((rep % 2))
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
