@@ -2,8 +2,8 @@
 # demo_test.sh <ustack-binary> <scratch-dir>
 # `ustack demo` passes its own checks, is deterministic (same seed: byte-identical output and
 # pcaps; another seed: different faults), prints the journeys it promises (scene 1's layers,
-# scene 4's router), and every capture decodes cleanly in tshark, except that the default
-# run's bit flips on the alice-bob cable must show up as bad checksums.
+# scene 4's router, scene 5's TCP connection), and every capture decodes cleanly in tshark,
+# except that the default run's bit flips on the alice-bob cable must show up as bad checksums.
 set -euo pipefail
 bin=$1 dir=$2
 rm -rf "$dir" && mkdir -p "$dir/1" "$dir/2" "$dir/3" "$dir/4"
@@ -12,7 +12,7 @@ bin=$(realpath "$bin")
 (cd "$dir/2" && "$bin" demo > out.txt)
 (cd "$dir/3" && "$bin" demo --quiet --seed 99 > out.txt)
 (cd "$dir/4" && "$bin" demo --quiet --corrupt 0 --pcap clean > out.txt)
-ifaces="alice-eth0 alice-eth1 r1-eth0 r1-eth1 bob-eth0 bob-eth1"
+ifaces="alice-eth0 alice-eth1 alice-eth2 r1-eth0 r1-eth1 bob-eth0 bob-eth1 bob-eth2"
 cmp "$dir/1/out.txt" "$dir/2/out.txt"
 for i in $ifaces; do
   cmp "$dir/1/demo-$i.pcap" "$dir/2/demo-$i.pcap"
@@ -26,7 +26,7 @@ for d in 1 3 4; do
   if grep -q FAILED "$dir/$d/out.txt"; then echo "run $d: FAILED in the output"; exit 1; fi
 done
 # --quiet prints results, not events.
-if grep -qE '^ +[0-9]+\.[0-9]{6} (alice|bob|r1) +(dev|link|arp|ip|icmp|udp) ' "$dir/3/out.txt"; then
+if grep -qE '^ +[0-9]+\.[0-9]{6} (alice|bob|r1) +(dev|link|arp|ip|icmp|udp|tcp|socket|app) ' "$dir/3/out.txt"; then
   echo "--quiet printed trace events"; exit 1
 fi
 expect() {
@@ -81,11 +81,12 @@ if command -v tshark >/dev/null; then
   # expert item of severity warning (0x00600000) or error (0x00800000).
   defects() {
     tshark -n -r "$1" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+      -o tcp.check_checksum:TRUE \
       -T fields -E occurrence=a -E aggregator=, -e frame.number -e _ws.malformed \
       -e ip.checksum.status -e udp.checksum.status -e icmp.checksum.status \
-      -e _ws.expert.severity 2>/dev/null |
+      -e tcp.checksum.status -e _ws.expert.severity 2>/dev/null |
       awk -F'\t' '$2!="" || $3~/(^|,)0(,|$)/ || $4~/(^|,)0(,|$)/ || $5~/(^|,)0(,|$)/ ||
-                  $6~/(^|,)(6291456|8388608)(,|$)/'
+                  $6~/(^|,)0(,|$)/ || $7~/(^|,)(6291456|8388608)(,|$)/'
   }
   frames() { tshark -n -r "$1" 2>/dev/null | wc -l; }
   # Without bit flips every frame on every wire must decode cleanly (drops and duplicates do
@@ -100,7 +101,7 @@ if command -v tshark >/dev/null; then
   done
   # The default run flips bits on alice's eth0 TX only: the router's links stay clean, and
   # tshark must flag the corrupted frames on the alice-bob wire.
-  for i in alice-eth1 r1-eth0 r1-eth1 bob-eth1; do
+  for i in alice-eth1 alice-eth2 r1-eth0 r1-eth1 bob-eth1 bob-eth2; do
     bad=$(defects "$dir/1/demo-$i.pcap")
     [ -z "$bad" ] || { echo "tshark: defective frames in demo-$i.pcap:"; echo "$bad"; exit 1; }
   done

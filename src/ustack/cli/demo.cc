@@ -1,8 +1,8 @@
 // `ustack demo`: how Linux networking works, layer by layer, shown on ustack's real code. Three
-// hosts (each a stack::Stack: devices, NAPI, Ethernet, ARP, IPv4, ICMP, UDP, netfilter) on the
-// simulated cables of a sim::World, on a virtual clock: the same seed gives the same output
-// and byte-identical pcaps. The scenes (demo_lan.cc, demo_router.cc) print the stacks' own
-// trace events and counters; the demo itself speaks no protocol. This file holds what the
+// hosts (each a stack::Stack: devices, NAPI, Ethernet, ARP, IPv4, ICMP, UDP, TCP, netfilter) on
+// the simulated cables of a sim::World, on a virtual clock: the same seed gives the same output
+// and byte-identical pcaps. The scenes (demo_lan.cc, demo_router.cc, demo_tcp.cc) print the stacks'
+// own trace events and counters; the demo itself speaks no protocol. This file holds what the
 // scenes share (demo_net.h) and the final scene: every host's counters in Linux's formats.
 #include "ustack/cli/demo.h"
 
@@ -170,6 +170,13 @@ DemoNet::DemoNet(const DemoOptions& opt, std::FILE* out)
   add_nic_paths(right.a, "r1", "eth1");
   add_nic_paths(right.b, "bob", "eth1");
   world_.connect("r1", "bob", right);
+  // Scene 5: alice and bob on a cable of their own for TCP (created last, so the NICs, MACs
+  // and fault seeds of scenes 1-4 stay what they were).
+  sim::ConnectOptions tcp;
+  tcp.link = cable;
+  add_nic_paths(tcp.a, "alice", "eth2");
+  add_nic_paths(tcp.b, "bob", "eth2");
+  world_.connect("alice", "bob", tcp);
 
   // ip addr add / ip route add default via / sysctl net.ipv4.ip_forward=1
   for (auto [host, ifname, cidr] : {std::tuple{"alice", "eth0", "10.0.0.1/24"},
@@ -177,7 +184,9 @@ DemoNet::DemoNet(const DemoOptions& opt, std::FILE* out)
                                     {"alice", "eth1", "10.0.1.2/24"},
                                     {"r1", "eth0", "10.0.1.1/24"},
                                     {"r1", "eth1", "10.0.2.1/24"},
-                                    {"bob", "eth1", "10.0.2.2/24"}}) {
+                                    {"bob", "eth1", "10.0.2.2/24"},
+                                    {"alice", "eth2", "10.0.3.1/24"},
+                                    {"bob", "eth2", "10.0.3.2/24"}}) {
     auto r = world_.add_address(host, ifname, cidr);
     USTACK_ASSERT(r.ok(), "the demo's addresses are valid");
   }
@@ -263,10 +272,10 @@ bool DemoNet::check(bool ok, const std::string& what) {
   return ok;
 }
 
-// ---- Scene 5: every host's counters ----------------------------------------------------------
+// ---- Scene 6: every host's counters ----------------------------------------------------------
 
 void scene_counters(DemoNet& net) {
-  net.title("Scene 5. What each host counted, in Linux's formats");
+  net.title("Scene 6. What each host counted, in Linux's formats");
   net.say(
       "  Every packet above is accounted for somewhere below: /proc/net/snmp's counters, the\n"
       "  devices' /proc/net/dev and ring statistics, and drops by reason (the stack's\n"
@@ -309,9 +318,14 @@ void scene_counters(DemoNet& net) {
 
 }  // namespace demo
 
+namespace {
+constexpr const char* kPcapFiles[] = {"alice-eth0", "alice-eth1", "alice-eth2", "r1-eth0",
+                                      "r1-eth1",    "bob-eth0",   "bob-eth1",   "bob-eth2"};
+}  // namespace
+
 int run_demo(const DemoOptions& opt, std::FILE* out) {
   // The capture files must be writable before the world opens them (it asserts).
-  for (const char* f : {"alice-eth0", "alice-eth1", "r1-eth0", "r1-eth1", "bob-eth0", "bob-eth1"}) {
+  for (const char* f : kPcapFiles) {
     const std::string path = fmt::format("{}-{}.pcap", opt.pcap_prefix, f);
     if (auto w = dev::PcapWriter::open(path); !w) {
       std::fprintf(stderr, "ustack demo: cannot write %s: %s\n", path.c_str(),
@@ -330,19 +344,22 @@ int run_demo(const DemoOptions& opt, std::FILE* out) {
       "  alice eth1 10.0.1.2/24 --- 10.0.1.1/24 eth0 r1 eth1 10.0.2.1/24 --- 10.0.2.2/24 eth1 "
       "bob\n"
       "                                                (MTU 1000)\n"
+      "  alice eth2 10.0.3.1/24 ----------------------------------------------- 10.0.3.2/24 "
+      "eth2 bob\n"
       "\n"
       "  Each host is a stack::Stack: NICs with descriptor rings and NAPI, Ethernet, ARP, IPv4,\n"
-      "  ICMP, UDP and netfilter. The cables are 1 Gbit/s with 5 us of latency. Every event line\n"
+      "  ICMP, UDP, TCP and netfilter. The cables are 1 Gbit/s with 5 us of latency. Every event "
+      "line\n"
       "  below comes from the stacks' own code: time (s), host, layer, action, detail, #packet.");
   demo::scene_arp_and_first_ping(net);
   demo::scene_burst(net);
   demo::scene_lossy_cable(net);
   demo::scene_router(net);
+  demo::scene_tcp(net);
   demo::scene_counters(net);
   net.world().close_pcaps();
   std::string files;
-  for (const char* f : {"alice-eth0", "alice-eth1", "r1-eth0", "r1-eth1", "bob-eth0", "bob-eth1"})
-    files += fmt::format(" {}-{}.pcap", opt.pcap_prefix, f);
+  for (const char* f : kPcapFiles) files += fmt::format(" {}-{}.pcap", opt.pcap_prefix, f);
   net.say(
       fmt::format("\npcap (one per interface, as seen on the wire):{}\n  (try: tshark -r "
                   "{}-r1-eth1.pcap)",

@@ -19,7 +19,7 @@ struct DemoOptions {
   bool quiet = false;                // no per-event journey lines
 };
 
-// Runs the five scenes, printing to `out`. Returns a process exit code: 0 if every self-check
+// Runs the six scenes, printing to `out`. Returns a process exit code: 0 if every self-check
 // passed, 1 if one failed, 2 if a capture file cannot be written.
 int run_demo(const DemoOptions& opt, std::FILE* out);
 

@@ -1,11 +1,13 @@
 // cli/demo_net.h — what the scenes of `ustack demo` share: the network (a sim::World of real
 // stack::Stack hosts), a narrator that prints the stacks' own trace events with notes for the
 // newcomer, a ping client, a UDP receiver, a tcpdump-style view of the captures, and the
-// self-checks. The scenes live in demo_lan.cc (1-3) and demo_router.cc (4); demo.cc runs them.
+// self-checks. The scenes live in demo_lan.cc (1-3), demo_router.cc (4) and demo_tcp.cc (5);
+// demo.cc runs them and holds the last one.
 //
 //   alice eth0 10.0.0.1/24 ---------------------------------------------- 10.0.0.2/24 eth0 bob
 //   alice eth1 10.0.1.2/24 --- 10.0.1.1/24 eth0 r1 eth1 10.0.2.1/24 --- 10.0.2.2/24 eth1 bob
 //                                                     (MTU 1000)
+//   alice eth2 10.0.3.1/24 ---------------------------------------------- 10.0.3.2/24 eth2 bob
 // Nothing here speaks a protocol: every frame is built, parsed and answered by the stacks.
 #pragma once
 
@@ -148,6 +150,7 @@ void scene_arp_and_first_ping(DemoNet& net);
 void scene_burst(DemoNet& net);
 void scene_lossy_cable(DemoNet& net);
 void scene_router(DemoNet& net);
+void scene_tcp(DemoNet& net);
 void scene_counters(DemoNet& net);
 
 // Durations as ping prints them ("0.031 ms").
