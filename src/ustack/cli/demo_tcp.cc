@@ -108,16 +108,28 @@ void scene_tcp(DemoNet& net) {
   net.say("\n-- 5a. bob: listen(80); alice: connect(10.0.3.2:80)");
   n.explain("bob", "listen",
             "a listening socket: SYNs to port 80 create request socks (the SYN queue)");
-  n.explain("alice", "connect",
-            "CLOSED -> SYN-SENT: an ephemeral port (RFC 6056), an ISN from a keyed hash of\n"
-            "the four addresses and ports (RFC 6528), then the SYN with alice's options");
-  n.explain("alice", "arp_request",
-            "the SYN waits for ARP like any IP packet (bob's MAC on eth2 is unknown)");
-  n.explain("alice", "wakeup",
-            "the SYN-ACK arrived: ESTABLISHED; the socket wakes its application (writable)");
-  n.explain("bob", "wakeup",
-            "the handshake's last ACK completed the connection: it moves from the SYN\n"
-            "queue to the accept queue and the listener becomes readable");
+  n.explain("alice", "state",
+            "connect(): an ephemeral port (RFC 6056) and an ISN from a keyed hash of the four\n"
+            "addresses and ports (RFC 6528)",
+            "-> SYN-SENT");
+  n.explain("alice", "tcp_transmit_skb",
+            "the SYN: seq = alice's ISN; options MSS, SACK-permitted, timestamps, window scale",
+            "[S]");
+  n.explain("alice", "neigh_create",
+            "the SYN waits for ARP like any IP packet: bob's MAC on eth2 is unknown");
+  n.explain("bob", "tcp_v4_rcv",
+            "tcp_v4_rcv: checksum good; no connection has these four addresses and ports, so\n"
+            "the listener on port 80 takes the SYN: a request sock, not yet a socket",
+            "[S]");
+  n.explain("bob", "tcp_transmit_skb",
+            "the SYN-ACK: bob's own ISN, and ack = alice's ISN + 1 (the SYN takes one number)",
+            "[S.]");
+  n.explain("alice", "wakeup", "ESTABLISHED: the socket wakes its application (writable)");
+  n.explain("bob", "state",
+            "the third segment ACKs bob's SYN: the request sock becomes a full socket,\n"
+            "ESTABLISHED, queued for accept()",
+            "-> ESTABLISHED");
+  n.explain("bob", "wakeup", "the listener becomes readable: a connection to accept");
   n.explain("bob", "accept", "accept() hands the established connection to the application");
   TcpSocket* l = bob.tcp().open();
   const bool listening = l->bind(Ipv4Addr::any(), kPort).ok() && l->listen(16).ok();
@@ -155,10 +167,14 @@ void scene_tcp(DemoNet& net) {
   // ---- b. request and response
   net.say(fmt::format("\n-- 5b. alice: send({} bytes); bob: recv, send({} bytes); alice: recv",
                       kRequest, kResponse));
-  n.explain("bob", "wakeup", "data queued on the socket: readable (sk_data_ready)");
   n.explain("alice", "send",
             "send() copies the bytes into MSS-sized buffers on the write queue; TCP keeps\n"
-            "them (sending clones) until bob ACKs them");
+            "them (and sends clones) until bob ACKs them");
+  n.explain("bob", "wakeup", "data in order on the receive queue: readable (sk_data_ready)");
+  n.explain("bob", "send",
+            "the response goes out at once and carries the ACK for alice's last segment\n"
+            "(piggybacked: no separate ACK needed)");
+  n.explain("alice", "recv", "recv() copies the response out of the received frames' buffers");
   const std::vector<uint8_t> req = bytes(kRequest, 1), resp = bytes(kResponse, 2);
   std::vector<uint8_t> got_req, got_resp;
   net.trace(kAllLayers);
@@ -187,8 +203,18 @@ void scene_tcp(DemoNet& net) {
   n.explain("alice", "close",
             "close(): a FIN after the queued data; alice's socket lives on as an orphan\n"
             "(FIN-WAIT-1, FIN-WAIT-2, TIME-WAIT) though the application is done with it");
-  n.explain("bob", "wakeup", "alice's FIN: end of stream is readable (RDHUP), CLOSE-WAIT");
+  n.explain("bob", "state",
+            "alice's FIN: bob's side has nothing more to read (CLOSE-WAIT) but may still send",
+            "-> CLOSE-WAIT");
+  n.explain("bob", "wakeup", "end of stream is readable (RDHUP): recv() will return 0");
+  n.explain("alice", "state", "bob ACKed alice's FIN: half closed, waiting for bob's",
+            "-> FIN-WAIT-2");
   n.explain("bob", "close", "bob's FIN: LAST-ACK until alice acknowledges it, then CLOSED");
+  n.explain("alice", "state",
+            "bob's FIN, ACKed: TIME-WAIT holds the four numbers for 2*MSL (60 s) so that a\n"
+            "late duplicate of this connection cannot be taken for a new one",
+            "-> TIME-WAIT");
+  n.explain("bob", "state", "the last ACK: bob's socket is gone", "-> CLOSED");
   net.trace(kAllLayers);
   c->set_wakeup({});
   alice.tcp().close(net.now(), c);

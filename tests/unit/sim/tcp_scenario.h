@@ -137,8 +137,14 @@ class TcpPeer {
     if (established_at_ == Instant::never() && transport::tcp_synchronized(st))
       established_at_ = now;
     if (st == TcpState::kClosed && established_at_ != Instant::never() && error_ == 0) {
-      int e = s_->take_error();
-      error_ = e != 0 ? e : -1;  // -1: closed under us with no error
+      // CLOSED after the connection was up: fine after an orderly close of both directions
+      // (our FIN acknowledged in LAST-ACK, the peer's FIN read); otherwise it is an error.
+      const int e = s_->take_error();
+      if (e != 0) {
+        error_ = e;
+      } else if (!eof_ || off_ != plan_.out.size()) {
+        error_ = -1;  // closed under us with no error reported
+      }
     }
     if (error_ != 0) return finish(now);
     if (read) read_some(now);
