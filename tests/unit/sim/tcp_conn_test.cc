@@ -5,6 +5,8 @@
 // next-hop MTU makes the sender lower its MSS from ICMP fragmentation-needed (RFC 1191).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tcp_scenario.h"
 #include "tools/scratch_dir.h"
 
@@ -37,10 +39,13 @@ class ShortConnections : public ::testing::Test {
   // The server answers each 64-byte request with response_len(i) bytes. server_closes_first:
   // it sends FIN with the response (HTTP/1.0 style, the server holds TIME-WAIT); otherwise the
   // client closes once it has the whole response (the client holds TIME-WAIT).
+  // Connection i is the i-th accepted one, or (when clients connect together and the accept
+  // order is not theirs) the client whose local port is port_to_client_[peer port].
   void start_server(bool server_closes_first) {
     srv_ = std::make_unique<TcpServer>(
         w_.host("b").tcp(), kPort,
-        [server_closes_first](size_t i) {
+        [this, server_closes_first](size_t k, const test::TcpSocket& s) {
+          const size_t i = port_to_client_.empty() ? k : port_to_client_.at(s.peer_port());
           return PeerPlan{.out = test::random_bytes(response_len(i), 1000 + i),
                           .send_after = kReq,
                           .fin_after_send = server_closes_first};
@@ -65,6 +70,7 @@ class ShortConnections : public ::testing::Test {
     }
   }
   void expect_empty_after_time_wait(size_t n, bool server_closes_first) {
+    w_.run_for(Duration::ms(1));  // the last FIN's ACK lands
     srv_->stop(w_.now());
     const char* closer = server_closes_first ? "b" : "a";
     EXPECT_EQ(w_.host(closer).tcp().mib().time_waits, n);
@@ -85,6 +91,7 @@ class ShortConnections : public ::testing::Test {
 
   World w_{61};
   std::unique_ptr<TcpServer> srv_;
+  std::map<uint16_t, size_t> port_to_client_;
 };
 
 TEST_F(ShortConnections, FiveHundredSequentialClientClosesFirst) {
@@ -114,31 +121,43 @@ TEST_F(ShortConnections, FiveHundredSequentialServerClosesFirst) {
   expect_empty_after_time_wait(500, true);
 }
 
-// 300 connections opened in the same instant, all in flight together.
+// 300 connections opened in the same instant, all in flight together. ARP is not resolved
+// yet: the neighbour queue holds 101 packets (unres_qlen), so 199 SYNs are dropped there
+// (NeighQueueFull) and go again when their 1 s SYN timer expires.
 TEST_F(ShortConnections, ThreeHundredConcurrent) {
   start_server(false);
   std::vector<std::unique_ptr<TcpPeer>> clients;
-  for (size_t i = 0; i < 300; ++i) clients.push_back(client(i, false));
+  for (size_t i = 0; i < 300; ++i) {
+    clients.push_back(client(i, false));
+    port_to_client_[clients.back()->socket()->local_port()] = i;
+  }
   ASSERT_TRUE(w_.run_until(
       [&] {
         return srv_->accepted() == 300 && srv_->all_done() &&
                std::all_of(clients.begin(), clients.end(), [](auto& c) { return c->closed(); });
       },
-      w_.now() + Duration::s(1)));
-  // Accept order need not be connect order when all arrive together: match by content.
+      w_.now() + Duration::s(10)))
+      << "accepted " << srv_->accepted() << ", clients closed "
+      << std::count_if(clients.begin(), clients.end(), [](auto& c) { return c->closed(); })
+      << ", now " << w_.now().to_string() << "\n"
+      << w_.host("a").tcp().format() << w_.host("b").tcp().format() << "a:\n"
+      << w_.host("a").format_drops() << "b:\n"
+      << w_.host("b").format_drops() << w_.host("b").tcp().format_netstat();
+  // Accept order is not connect order when SYNs wait for ARP: match by the client's port.
   ASSERT_EQ(srv_->accepted(), 300u);
-  std::vector<bool> seen(300);
   for (size_t k = 0; k < 300; ++k) {
-    const auto& got = srv_->peer(k).received();
-    for (size_t i = 0; i < 300; ++i) {
-      if (!seen[i] && got == test::random_bytes(kReq, i)) {
-        seen[i] = true;
-        break;
-      }
-    }
+    TcpPeer& p = srv_->peer(k);
+    ASSERT_TRUE(p.done()) << k << " errno " << p.error();
+    const size_t i = port_to_client_.at(p.peer_port());
+    EXPECT_EQ(p.received(), test::random_bytes(kReq, i)) << k;
   }
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 300);
-  for (size_t i = 0; i < 300; ++i) EXPECT_TRUE(clients[i]->done()) << i;
+  for (size_t i = 0; i < 300; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(clients[i]->done()) << "errno " << clients[i]->error();
+    EXPECT_EQ(clients[i]->received(), test::random_bytes(response_len(i), 1000 + i));
+  }
+  EXPECT_EQ(w_.host("a").telemetry().drops().get(DropReason::kNeighQueueFull), 199u);
+  EXPECT_GE(w_.host("a").tcp().mib().retrans_segs, 199u);  // the SYNs again, after 1 s
   srv_->stop(w_.now());
   w_.run_for(Duration::s(61));
   test::expect_tcp_empty(w_, {"a", "b"});
@@ -156,7 +175,8 @@ TEST(ZeroWindow, SlowReaderThrottlesTheSenderAndTheTransferCompletes) {
   test::two_hosts(w, o);
   const size_t kBytes = 1 << 20;
   const auto data = test::random_bytes(kBytes, 62);
-  TcpServer srv(w.host("a").tcp(), kPort, [&](size_t) { return PeerPlan{.out = data}; });
+  TcpServer srv(w.host("a").tcp(), kPort,
+                [&](size_t, const test::TcpSocket&) { return PeerPlan{.out = data}; });
   auto reader = TcpPeer::connect(
       w.host("b").tcp(), w.now(), ip("10.0.0.1"), kPort,
       PeerPlan{
@@ -166,7 +186,8 @@ TEST(ZeroWindow, SlowReaderThrottlesTheSenderAndTheTransferCompletes) {
   TcpPeer& sender = srv.peer(0);
   EXPECT_EQ(reader->received().size(), 0u);
   EXPECT_LE(reader->socket()->rx_available(), reader->socket()->rcvbuf());
-  EXPECT_EQ(reader->socket()->info().rcv_wnd, 0u);
+  // What is left of the window is less than one unit of the window scale: 0 on the wire.
+  EXPECT_LT(reader->socket()->info().rcv_wnd, 1u << reader->socket()->info().rcv_wscale);
   EXPECT_LT(sender.sent(), kBytes);  // back pressure reached the application
   EXPECT_GT(sender.socket()->tx_queued(), 0u);
   EXPECT_EQ(sender.socket()->snd().wnd, 0u);
@@ -259,8 +280,9 @@ TEST(Pmtu, FragNeededLowersTheMssAndTheTransferCompletes) {
   for (const auto& s : test::tcp_frames(test::read_pcap(dir.file("b.pcap"))))
     if (s.src == ip("10.0.1.2")) payload += s.payload;
   EXPECT_GE(payload, size_t{1} << 20);
-  test::expect_tshark_clean(dir.file("a.pcap"));
-  test::expect_tshark_clean(dir.file("b.pcap"));
+  // No tshark_clean here: with tcp.check_checksum on, tshark verifies the TCP checksum of the
+  // segment quoted (truncated, as RFC 792 and Linux quote it) inside each fragmentation-needed
+  // and reports it bad, although the quote is exactly the router's copy of a good segment.
 }
 
 }  // namespace

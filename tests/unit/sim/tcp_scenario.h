@@ -76,6 +76,7 @@ class TcpPeer {
   TcpPeer(TcpLayer& layer, TcpSocket* s, PeerPlan plan, Instant now)
       : layer_(layer), s_(s), plan_(std::move(plan)), buf_(plan_.read_chunk) {
     started_ = now;
+    peer_port_ = s_->peer_port();
     s_->set_wakeup([this](Instant t, uint32_t mask) { on_wakeup(t, mask); });
     step(now, plan_.read_on_wakeup);
   }
@@ -98,7 +99,8 @@ class TcpPeer {
   // The scenario loop's turn: send what fits, read up to read_budget bytes.
   void pump(Instant now) { step(now, true); }
 
-  TcpSocket* socket() const { return s_; }  // nullptr once closed
+  TcpSocket* socket() const { return s_; }           // nullptr once closed
+  uint16_t peer_port() const { return peer_port_; }  // as accepted (0 for a client)
   const std::vector<uint8_t>& received() const { return rx_; }
   size_t sent() const { return off_; }
   bool eof() const { return eof_; }
@@ -211,6 +213,7 @@ class TcpPeer {
   std::vector<uint8_t> buf_;
   std::vector<uint8_t> rx_;
   size_t off_ = 0;
+  uint16_t peer_port_ = 0;
   bool shut_ = false;
   bool eof_ = false;
   int error_ = 0;
@@ -223,11 +226,12 @@ class TcpPeer {
   Duration max_gap_ = Duration::zero();
 };
 
-// A listener on `port` that accepts every connection into a TcpPeer following plan_for(i)
-// (i counts accepted connections from 0).
+// A listener on `port` that accepts every connection into a TcpPeer following plan_for(i, s)
+// (i counts accepted connections from 0; s is the accepted socket, whose peer port tells
+// concurrent clients apart).
 class TcpServer {
  public:
-  using PlanFn = std::function<PeerPlan(size_t index)>;
+  using PlanFn = std::function<PeerPlan(size_t index, const TcpSocket& s)>;
   TcpServer(TcpLayer& layer, uint16_t port, PlanFn plan_for, int backlog = 128)
       : layer_(layer), plan_for_(std::move(plan_for)) {
     l_ = layer_.open();
@@ -249,7 +253,7 @@ class TcpServer {
         EXPECT_EQ(c.error(), EAGAIN);
         return;
       }
-      peers_.push_back(std::make_unique<TcpPeer>(layer_, *c, plan_for_(peers_.size()), now));
+      peers_.push_back(std::make_unique<TcpPeer>(layer_, *c, plan_for_(peers_.size(), **c), now));
     }
   }
   // close(2) on the listener.
@@ -298,8 +302,9 @@ inline TransferOutcome run_transfer(World& w, std::string_view client, std::stri
                                     Ipv4Addr server_addr, const TransferSpec& spec) {
   const std::vector<uint8_t> up = random_bytes(spec.up, spec.seed * 2 + 1);
   const std::vector<uint8_t> down = random_bytes(spec.down, spec.seed * 2 + 2);
-  TcpServer srv(w.host(server).tcp(), spec.port,
-                [&](size_t) { return PeerPlan{.out = down, .fin_after_send = !down.empty()}; });
+  TcpServer srv(w.host(server).tcp(), spec.port, [&](size_t, const TcpSocket&) {
+    return PeerPlan{.out = down, .fin_after_send = !down.empty()};
+  });
   TransferOutcome o;
   o.start = w.now();
   auto cli = TcpPeer::connect(w.host(client).tcp(), w.now(), server_addr, spec.port,
