@@ -295,6 +295,12 @@ struct TransferOutcome {
   int client_error = 0, server_error = 0;
 };
 
+// What a host's TCP holds, for failure messages: ss -tan plus each socket's TCP_INFO.
+inline std::string describe_tcp(World& w, std::string_view host) {
+  return std::string(host) + ":\n" + w.host(host).tcp().format() +
+         w.host(host).tcp().format_netstat();
+}
+
 // A client on `client` connects to `server_addr`:port on `server`; each side sends its bytes
 // (random, from spec.seed) and reads until EOF; both close. Compares the bytes each side got
 // with what the other sent (EXPECTs). Runs the world until both are closed or spec.limit.
@@ -316,7 +322,12 @@ inline TransferOutcome run_transfer(World& w, std::string_view client, std::stri
   o.client_error = cli->error();
   EXPECT_TRUE(o.completed) << "up " << spec.up << " down " << spec.down << ": client got "
                            << cli->received().size() << ", server got "
-                           << (srv.accepted() ? srv.peer(0).received().size() : 0);
+                           << (srv.accepted() ? srv.peer(0).received().size() : 0) << " at "
+                           << w.now().to_string() << ", next event "
+                           << (w.next_event() == Instant::never() ? std::string("never")
+                                                                  : w.next_event().to_string())
+                           << "\n"
+                           << describe_tcp(w, client) << describe_tcp(w, server);
   EXPECT_EQ(cli->error(), 0);
   EXPECT_EQ(first_difference(down, cli->received()), "") << "server -> client";
   o.max_gap = cli->max_rx_gap();
