@@ -70,7 +70,24 @@ for step in "r1       ip   ip_forward     eth0 > 10.0.2.2 via 10.0.2.2 dev eth1 
             "Chain FORWARD (policy ACCEPT 5 packets" "DROP       udp" "FORWARD DROP rule 1"; do
   expect "$step"
 done
-# Scene 5: every host's counters.
+# Scene 5: TCP between alice and bob on eth2: ARP, the handshake, data, the four-way close, each
+# frame's journey through ring, NAPI, Ethernet, IP, TCP and the socket.
+for step in "alice    arp  neigh_create   10.0.3.2 dev 3 INCOMPLETE" "CLOSED -> SYN-SENT" \
+            "alice    tcp  tcp_transmit_skb 10.0.3.1:" "> 10.0.3.2:80 [S] seq" \
+            "bob      dev  rx_dma         eth2" "bob      dev  napi_poll      eth2" \
+            "bob      link eth_rcv        eth2" "bob      ip   ip_rcv         eth2 10.0.3.1 > 10.0.3.2 proto 6" \
+            "bob      tcp  tcp_v4_rcv     10.0.3.1:" "10.0.3.2:80 > 10.0.3.1:" \
+            "SYN-SENT -> ESTABLISHED" "SYN-RECEIVED -> ESTABLISHED" "bob      tcp  accept_queue" \
+            "bob      sock wakeup         listener poll=IN state=LISTEN" "bob      app  accept" \
+            "[ok] three segments later both ends are ESTABLISHED" "negotiated: MSS 1448" \
+            "bob      app  recv           server -> 3000 bytes" "alice    app  recv           client -> 1000 bytes" \
+            "ESTABLISHED -> FIN-WAIT-1" "ESTABLISHED -> CLOSE-WAIT" "poll=IN|OUT|RDHUP state=CLOSE-WAIT" \
+            "server -> 0 (end of stream" "CLOSE-WAIT -> LAST-ACK" "FIN-WAIT-2 -> TIME-WAIT" \
+            "LAST-ACK -> CLOSED" "Flags [F.]" "[ok] 61 s later TIME-WAIT has expired" \
+            "RetransSegs 0"; do
+  expect "$step"
+done
+# Scene 6: every host's counters.
 for step in "--- alice ---" "--- r1 ---" "--- bob ---" "Ip: Forwarding DefaultTTL" \
             "default via 10.0.1.1 dev eth1" "drops by reason:"; do
   expect "$step"
