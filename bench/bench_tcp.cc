@@ -102,7 +102,7 @@ void BM_TcpBulk(benchmark::State& state) {
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(received));
-  state.counters["Gbit/s"] =
+  state.counters["Gbit"] =
       benchmark::Counter(static_cast<double>(received) * 8 / 1e9, benchmark::Counter::kIsRate);
   state.counters["retrans"] = static_cast<double>(p.a().mib().retrans_segs);
   state.counters["segs_out"] = static_cast<double>(p.a().mib().out_segs);
@@ -175,8 +175,11 @@ void BM_TcpConnect(benchmark::State& state) {
           (void)s->send(t, std::span<const uint8_t>(sbuf).first(*r));
           ++served;
         }
-        s->set_wakeup({});
-        p.b().close(t, s);
+        // Clearing the wakeup destroys this lambda: copy what is needed first.
+        transport::TcpLayer& layer = p.b();
+        TcpSocket* self = s;
+        self->set_wakeup({});
+        layer.close(t, self);
       };
       s->set_wakeup(serve);
       serve(now, 0);  // the request may have come with the handshake's last ACK
@@ -197,9 +200,12 @@ void BM_TcpConnect(benchmark::State& state) {
       }
       got += drain(now, c, cbuf, &eof);
       if (eof || (c->poll_mask() & transport::kPollErr) != 0) {
-        c->set_wakeup({});
-        p.a().close(now, c);
-        ++done;
+        transport::TcpLayer& layer = p.a();
+        TcpSocket* self = c;
+        uint64_t& finished = done;
+        self->set_wakeup({});  // destroys this lambda: only locals below
+        layer.close(now, self);
+        ++finished;
       }
     });
     if (!c->connect(p.w.now(), dst, kPort).ok()) {
