@@ -70,7 +70,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 ustack=$build/ustack
 flood=$build/bench/udp_flood
+has_case() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 for f in "$ustack" "$flood"; do
+  [ "$f" = "$flood" ] && ! has_case fwd && continue
   if [ ! -x "$f" ]; then
     say "error: $f not built (make build; udp_flood needs -DUSTACK_BENCH=ON)" >&2
     exit 1
@@ -480,7 +482,6 @@ tcp_cases() { # REP ORDER(0|1)
     tcp_tx_ustack "$1"
   fi
 }
-has_case() { case " $CASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ---- run ----------------------------------------------------------------------------------------
 say "build $build (${build_type:-?}), $(nproc) CPUs, kernel $(uname -r), REPS=$REPS PIN=$PIN CASES='$CASES'"
