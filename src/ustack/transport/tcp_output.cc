@@ -258,7 +258,7 @@ void TcpSocket::ack_sent(Instant /*now*/) {
 void TcpSocket::send_ack(Instant now) {
   if (state_ == TcpState::kClosed || state_ == TcpState::kListen || state_ == TcpState::kSynSent)
     return;
-  send_control(now, TcpFlags{TcpFlag::kAck}, snd_.nxt);
+  send_control(now, TcpFlags{TcpFlag::kAck}, snd_max_);
 }
 
 // tcp_send_active_reset: <SEQ=SND.NXT><CTL=RST,ACK>.
