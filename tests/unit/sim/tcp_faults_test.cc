@@ -27,6 +27,9 @@ struct FaultCase {
   Duration max_gap;
 };
 
+// gtest prints parameters by name, not as bytes.
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
+
 dev::FaultConfig loss(double p) { return {.drop = p}; }
 
 const FaultCase kCases[] = {
@@ -79,10 +82,15 @@ ConnectOptions faulty_link(const FaultCase& c, uint64_t seed) {
 // retransmit cannot help: allow 400 ms (the 200 ms floor, doubled once) per expected loss over
 // both directions, plus a clean-link allowance; generous, but a stall of seconds per lost
 // segment fails it.
+// At 10 % each way the RTO itself inflates to seconds (see FaultCase::max_gap), so a loss
+// that needs a timeout costs about 1 s there (seed 108: 59.6 s for 512 KiB, 79 expected
+// losses).
 Duration completion_bound(const FaultCase& c, size_t bytes) {
-  const double p = std::max({c.cfg.drop, c.cfg.corrupt}) * ((c.rx && c.tx) ? 2 : 1);
+  const double each_way = std::max({c.cfg.drop, c.cfg.corrupt});
+  const double p = each_way * ((c.rx && c.tx) ? 2 : 1);
   const double segs = static_cast<double>(bytes) / 1400 + 20;
-  return Duration::ms(200) + Duration::ms(static_cast<int64_t>(400 * segs * p + 2));
+  const double ms_per_loss = each_way >= 0.1 ? 1000 : 400;
+  return Duration::ms(200) + Duration::ms(static_cast<int64_t>(ms_per_loss * segs * p + 2));
 }
 
 void expect_within(const test::TransferOutcome& o, const FaultCase& c, size_t bytes) {
@@ -107,6 +115,7 @@ struct Direction {
   const char* name;
   size_t up, down;
 };
+void PrintTo(const Direction& d, std::ostream* os) { *os << d.name; }
 const Direction kDirections[] = {
     {"up", 1 << 20, 0}, {"down", 0, 1 << 20}, {"both", 768 << 10, 512 << 10}};
 
@@ -194,6 +203,30 @@ TEST_P(Sweep, MixesCompleteUnderEverySeed) {
   }
 }
 INSTANTIATE_TEST_SUITE_P(Seeds, Sweep, ::testing::Range<uint64_t>(100, 116));
+
+// ENGINE BUG (reported to the lead), found by widening the sweep to seeds 100..299: at 10 %
+// loss each way the RTO climbs episode after episode until the transfer crawls. Seed 193,
+// 256 KiB each way: expected completion within ~80 s; actual: after 600 s b (CLOSING, 15984
+// bytes unacknowledged) waits 66 s between retransmissions. Each time an ACK is lost, the
+// sender's RTO retransmits data the receiver already has; the receiver drops it as old
+// (TcpOldData) and its duplicate ACK echoes TS.Recent from the previous episode, so the
+// sender's TSecr RTT sample (tcp_ack_update_rtt) spans the whole gap (23 s, then 41 s...)
+// and the next RTO starts from there. Seeds 137 (267 s, a 128 s stall) and 224 (a 13 s
+// stall) show the same. Expected: an ACK whose TSecr predates the retransmission of the data
+// it acknowledges gives no RTT sample (Karn's rule for timestamps), so RTO stays near its
+// 200 ms floor times the backoff.
+TEST(SweepWide, DISABLED_TenPercentLossDoesNotInflateTheRto) {
+  for (uint64_t seed : {137, 193, 224}) {
+    SCOPED_TRACE(seed);
+    World w(seed);
+    const FaultCase& c = kCases[3];  // loss10
+    test::two_hosts(w, faulty_link(c, seed * 1000 + 1));
+    auto o = test::run_transfer(w, "a", "b", ip("10.0.0.2"),
+                                TransferSpec{.up = 256 << 10, .down = 256 << 10, .seed = seed});
+    ASSERT_TRUE(o.completed);
+    expect_within(o, c, 512 << 10);
+  }
+}
 
 }  // namespace
 }  // namespace ustack::sim

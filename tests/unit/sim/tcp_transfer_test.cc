@@ -35,6 +35,7 @@ Duration line_time(size_t bytes, uint64_t bps) {
 struct SizeCase {
   size_t up, down;
 };
+void PrintTo(const SizeCase& c, std::ostream* os) { *os << c.up << " up, " << c.down << " down"; }
 std::string size_name(const ::testing::TestParamInfo<SizeCase>& i) {
   return "up" + std::to_string(i.param.up) + "_down" + std::to_string(i.param.down);
 }
