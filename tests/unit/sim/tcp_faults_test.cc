@@ -184,13 +184,15 @@ TEST(FaultsLarge, ThroughALossyRouter) {
   test::expect_tcp_empty(w, {"a", "b", "r"});
 }
 
-// The sweep: each mix again under 16 other fault sequences (injector seeds) and world seeds
-// (ISNs, ports), 256 KiB each way simultaneously.
+// The sweep: 2 % and 10 % loss, 30 % reordering, 50 % duplication and the heavy mix again
+// under 32 other fault sequences (injector seeds) and world seeds (ISNs, ports), 256 KiB each
+// way simultaneously. (Seeds 100..399 were run once: 2 %, reordering, duplication and the mix
+// passed every one; the 10 % failures are the DISABLED_ test below.)
 class Sweep : public ::testing::TestWithParam<uint64_t> {};
 
 TEST_P(Sweep, MixesCompleteUnderEverySeed) {
   const uint64_t seed = GetParam();
-  for (const FaultCase* c : {&kCases[1], &kCases[3], &kCases[7], &kCases[14]}) {
+  for (const FaultCase* c : {&kCases[1], &kCases[3], &kCases[7], &kCases[9], &kCases[14]}) {
     SCOPED_TRACE(c->name);
     World w(seed);
     test::two_hosts(w, faulty_link(*c, seed * 1000 + 1));
@@ -202,7 +204,7 @@ TEST_P(Sweep, MixesCompleteUnderEverySeed) {
     test::expect_tcp_empty(w, {"a", "b"});
   }
 }
-INSTANTIATE_TEST_SUITE_P(Seeds, Sweep, ::testing::Range<uint64_t>(100, 116));
+INSTANTIATE_TEST_SUITE_P(Seeds, Sweep, ::testing::Range<uint64_t>(100, 132));
 
 // ENGINE BUG (reported to the lead), found by widening the sweep to seeds 100..299: at 10 %
 // loss each way the RTO climbs episode after episode until the transfer crawls. Seed 193,
@@ -212,18 +214,25 @@ INSTANTIATE_TEST_SUITE_P(Seeds, Sweep, ::testing::Range<uint64_t>(100, 116));
 // (TcpOldData) and its duplicate ACK echoes TS.Recent from the previous episode, so the
 // sender's TSecr RTT sample (tcp_ack_update_rtt) spans the whole gap (23 s, then 41 s...)
 // and the next RTO starts from there. Seeds 137 (267 s, a 128 s stall) and 224 (a 13 s
-// stall) show the same. Expected: an ACK whose TSecr predates the retransmission of the data
+// stall) show the same, and so does 10 % corruption with seeds 161, 182, 208, 295 (stalls of
+// 24, 47, 16 and 101 s). Expected: an ACK whose TSecr predates the retransmission of the data
 // it acknowledges gives no RTT sample (Karn's rule for timestamps), so RTO stays near its
 // 200 ms floor times the backoff.
 TEST(SweepWide, DISABLED_TenPercentLossDoesNotInflateTheRto) {
-  for (uint64_t seed : {137, 193, 224}) {
+  for (auto [seed, ci] : {std::pair<uint64_t, int>{137, 3},
+                          {193, 3},
+                          {224, 3},
+                          {161, 11},
+                          {182, 11},
+                          {208, 11},
+                          {295, 11}}) {
     SCOPED_TRACE(seed);
     World w(seed);
-    const FaultCase& c = kCases[3];  // loss10
+    const FaultCase& c = kCases[ci];  // loss10, corrupt10
     test::two_hosts(w, faulty_link(c, seed * 1000 + 1));
     auto o = test::run_transfer(w, "a", "b", ip("10.0.0.2"),
                                 TransferSpec{.up = 256 << 10, .down = 256 << 10, .seed = seed});
-    ASSERT_TRUE(o.completed);
+    EXPECT_TRUE(o.completed);
     expect_within(o, c, 512 << 10);
   }
 }
