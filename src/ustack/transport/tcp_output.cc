@@ -263,7 +263,7 @@ void TcpSocket::send_ack(Instant now) {
 
 // tcp_send_active_reset: <SEQ=SND.NXT><CTL=RST,ACK>.
 void TcpSocket::send_rst_active(Instant now) {
-  send_control(now, TcpFlags{TcpFlag::kRst, TcpFlag::kAck}, snd_.nxt);
+  send_control(now, TcpFlags{TcpFlag::kRst, TcpFlag::kAck}, snd_max_);
 }
 
 // tcp_connect / tcp_send_synack for a simultaneous open: the SYN is an skb on the write queue
