@@ -285,5 +285,33 @@ TEST(Pmtu, FragNeededLowersTheMssAndTheTransferCompletes) {
   // and reports it bad, although the quote is exactly the router's copy of a good segment.
 }
 
+// An abortive close after an RTO: the RTO took SND.NXT back to SND.UNA (go-back-N), but the
+// peer already has everything up to SND.MAX, so the RST must carry SND.MAX (Linux's snd_nxt,
+// which never goes back; tcp_send_active_reset) to land at the peer's RCV.NXT and reset it.
+// (Regression: send_rst_active used SND.NXT; the RST landed 8552 bytes below b's RCV.NXT, b
+// dropped it as out of window (RFC 5961 §3.2) and stayed ESTABLISHED.)
+TEST(Abort, RstAfterAnRtoStillResetsThePeer) {
+  World w(64);
+  ConnectOptions o = gigabit();
+  o.a.faults = dev::FaultInjectorConfig{};  // clean until the data is sent
+  test::two_hosts(w, o);
+  TcpServer srv(w.host("b").tcp(), kPort, [](size_t, const test::TcpSocket&) {
+    return PeerPlan{.fin_after_send = false};  // reads until EOF (or an error)
+  });
+  test::TcpSocket* c = w.host("a").tcp().open();
+  ASSERT_TRUE(c->connect(w.now(), ip("10.0.0.2"), kPort).ok());
+  ASSERT_TRUE(w.run_until([&] { return srv.accepted() == 1; }, w.now() + Duration::ms(5)));
+  // From now on every frame a receives is lost: b's ACKs never arrive.
+  w.faults("a", "eth0")->set_config({.rx = {.drop = 1.0}});
+  ASSERT_EQ(c->send(w.now(), test::random_bytes(10000, 64)).value_or(0), 10000u);
+  w.run_for(Duration::ms(300));  // b has it all; a's RTO (200 ms) went back to SND.UNA
+  ASSERT_EQ(srv.peer(0).received().size(), 10000u);
+  ASSERT_GE(w.host("a").tcp().mib().tcp_timeouts, 1u);
+  w.host("a").tcp().abort(w.now(), c);
+  w.run_for(Duration::ms(5));
+  EXPECT_EQ(srv.peer(0).error(), ECONNRESET);
+  EXPECT_EQ(w.host("b").tcp().mib().estab_resets, 1u);
+}
+
 }  // namespace
 }  // namespace ustack::sim
