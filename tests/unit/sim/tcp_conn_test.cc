@@ -163,6 +163,46 @@ TEST_F(ShortConnections, ThreeHundredConcurrent) {
   test::expect_tcp_empty(w_, {"a", "b"});
 }
 
+// Short connections over a lossy cable: lost SYNs, SYN-ACKs, FINs and last ACKs are all
+// retransmitted, every exchange completes intact, and once TIME-WAIT and every orphan's
+// retries are over both tables are empty. Client closes first on even connections, the
+// server on odd ones.
+TEST(ShortConnectionsLossy, TwoHundredUnderFivePercentLossEachWay) {
+  World w(65);
+  ConnectOptions o = gigabit();
+  o.a.faults = dev::FaultInjectorConfig{.rx = {.drop = 0.05, .duplicate = 0.01, .reorder = 0.02},
+                                        .tx = {.drop = 0.05, .duplicate = 0.01, .reorder = 0.02},
+                                        .seed = 65};
+  test::two_hosts(w, o);
+  TcpServer srv(w.host("b").tcp(), kPort, [](size_t i, const test::TcpSocket&) {
+    return PeerPlan{.out = test::random_bytes(response_len(i), 1000 + i),
+                    .send_after = kReq,
+                    .fin_after_send = i % 2 == 1};
+  });
+  std::vector<std::unique_ptr<TcpPeer>> clients;
+  for (size_t i = 0; i < 200; ++i) {
+    PeerPlan p{.out = test::random_bytes(kReq, i), .fin_after_send = false};
+    if (i % 2 == 0) p.close_after_recv = response_len(i);
+    clients.push_back(
+        TcpPeer::connect(w.host("a").tcp(), w.now(), ip("10.0.0.2"), kPort, std::move(p)));
+    TcpPeer& c = *clients.back();
+    ASSERT_TRUE(w.run_until([&] { return c.closed(); }, w.now() + Duration::s(120)))
+        << i << ": got " << c.received().size() << "\n"
+        << w.host("a").tcp().format() << w.host("b").tcp().format();
+    ASSERT_EQ(c.error(), 0) << i;
+    ASSERT_EQ(c.received(), test::random_bytes(response_len(i), 1000 + i)) << i;
+  }
+  ASSERT_TRUE(w.run_until([&] { return srv.all_done(); }, w.now() + Duration::s(120)));
+  ASSERT_EQ(srv.accepted(), 200u);
+  for (size_t i = 0; i < 200; ++i) EXPECT_EQ(srv.peer(i).received(), test::random_bytes(kReq, i));
+  srv.stop(w.now());
+  w.run_for(Duration::s(300));  // TIME-WAIT (60 s) and any orphan retransmitting its FIN
+  test::expect_tcp_empty(w, {"a", "b"});
+  EXPECT_EQ(w.host("a").tcp().mib().active_opens, 200u);
+  EXPECT_EQ(w.host("b").tcp().mib().passive_opens, 200u);
+  EXPECT_GT(w.host("a").tcp().mib().retrans_segs + w.host("b").tcp().mib().retrans_segs, 0u);
+}
+
 // Flow control (slow_reader): b connects to a, which sends 1 MiB; b reads nothing for 3 s,
 // then 4 KiB every 10 ms, with a 16 KiB receive buffer. b's window closes (zero window on the
 // wire), a stops sending (its send() says EAGAIN: the full send buffer is the back pressure),
