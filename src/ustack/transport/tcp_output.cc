@@ -261,7 +261,8 @@ void TcpSocket::send_ack(Instant now) {
   send_control(now, TcpFlags{TcpFlag::kAck}, snd_max_);
 }
 
-// tcp_send_active_reset: <SEQ=SND.NXT><CTL=RST,ACK>.
+// tcp_send_active_reset: <SEQ=SND.NXT><CTL=RST,ACK> (SND.MAX: after an RTO rewound SND.NXT,
+// the highest number sent is what the peer most likely expects).
 void TcpSocket::send_rst_active(Instant now) {
   send_control(now, TcpFlags{TcpFlag::kRst, TcpFlag::kAck}, snd_max_);
 }
