@@ -1,0 +1,408 @@
+// TCP connection establishment (RFC 9293 §3.5, §3.10.7.2-3): passive and active open,
+// simultaneous open, the options on SYNs (MSS clamped to the route, RFC 7323, RFC 2018), ISN
+// selection (RFC 6528), SYN retransmission and the errors a failed open reports.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "tcp_harness.h"
+
+namespace ustack::tcptest {
+namespace {
+
+// RFC9293: MUST-14, MUST-4, SHLD-5, MUST-67, MUST-2
+TEST(TcpHandshake, PassiveOpenSynAckCarriesOptionsAndEstablishes) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  EXPECT_EQ(l->state(), TcpState::kListen);
+  Conn c;
+  c.listener = l;
+  Out sa = h.syn_to_listener(c);
+  // LISTEN -> SYN-RECEIVED: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with our options.
+  EXPECT_EQ(sa.ack(), kPeerIss + 1);
+  EXPECT_EQ(sa.h.options.mss, 1460);  // MTU 1500 - 40 (MMS_R, MUST-67)
+  EXPECT_TRUE(sa.h.options.sack_permitted);
+  ASSERT_TRUE(sa.h.options.timestamps);
+  EXPECT_EQ(sa.h.options.timestamps->tsecr, c.tsval);  // echoes the SYN's TSval
+  EXPECT_TRUE(sa.h.options.window_scale);
+  EXPECT_EQ(sa.ip.src, kUs);
+  EXPECT_EQ(sa.ip.dst, kPeer);
+  EXPECT_EQ(h.tcp().requests(), 1u);
+  EXPECT_EQ(h.mib().passive_opens, 1u);
+  EXPECT_EQ(l->accept().error(), EAGAIN);  // not yet established
+
+  h.send(c, kAck);
+  h.silent();
+  EXPECT_EQ(h.tcp().requests(), 0u);
+  EXPECT_EQ(l->accept_queue_len(), 1u);
+  EXPECT_NE(l->poll_mask() & transport::kPollIn, 0u);
+  auto a = l->accept();
+  ASSERT_TRUE(a.ok());
+  TcpSocket* s = *a;
+  EXPECT_EQ(s->state(), TcpState::kEstablished);
+  EXPECT_EQ(s->peer_addr(), kPeer);
+  EXPECT_EQ(s->peer_port(), kPeerPort);
+  EXPECT_EQ(s->local_port(), kPort);
+  EXPECT_EQ(s->snd().una.v, c.iss + 1);
+  EXPECT_EQ(s->rcv().nxt.v, kPeerIss + 1);
+  EXPECT_TRUE(s->negotiated().ts_ok);
+  EXPECT_TRUE(s->negotiated().sack_ok);
+  EXPECT_TRUE(s->negotiated().wscale_ok);
+  EXPECT_EQ(s->negotiated().mss, 1460 - 12);  // payload per segment with timestamps
+  EXPECT_EQ(h.mib().curr_estab, 1u);
+  EXPECT_EQ(h.mib().active_opens, 0u);
+}
+
+// RFC9293: MUST-44, MUST-45, MUST-14
+TEST(TcpHandshake, ActiveOpenSendsSynThenAcksSynAck) {
+  TcpHarness h;
+  Conn c;
+  Out syn = h.connect(c);
+  EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+  EXPECT_EQ(syn.ip.src, kUs);  // the source address IP chose for the route (MUST-44)
+  EXPECT_EQ(syn.h.dst_port, kPeerPort);
+  EXPECT_GE(syn.h.src_port, TcpLayer::kEphemeralLo);
+  EXPECT_LE(syn.h.src_port, TcpLayer::kEphemeralHi);
+  EXPECT_EQ(syn.h.options.mss, 1460);
+  EXPECT_TRUE(syn.h.options.sack_permitted);
+  EXPECT_TRUE(syn.h.options.timestamps);
+  EXPECT_TRUE(syn.h.options.window_scale);
+  EXPECT_EQ(syn.h.options.timestamps->tsecr, 0u);
+  EXPECT_EQ(h.mib().active_opens, 1u);
+  EXPECT_EQ(c.s->poll_mask() & transport::kPollOut, 0u);
+  EXPECT_EQ(c.s->connect(h.now(), kPeer, kPeerPort).error(), EALREADY);
+
+  Seg sa{.flags = kSynAck, .seq = kPeerIss, .ack = c.iss + 1};
+  sa.dport = c.lport;
+  sa.opts.mss = 1460;
+  h.send(sa);
+  Out a = h.one();
+  EXPECT_EQ(a.flags(), kAck);
+  EXPECT_EQ(a.seq(), c.iss + 1);
+  EXPECT_EQ(a.ack(), kPeerIss + 1);
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);
+  EXPECT_NE(c.s->poll_mask() & transport::kPollOut, 0u);
+  EXPECT_EQ(c.s->connect(h.now(), kPeer, kPeerPort).error(), EISCONN);
+  EXPECT_EQ(h.mib().active_opens, 1u);
+  EXPECT_EQ(h.mib().curr_estab, 1u);
+  EXPECT_EQ(h.mib().passive_opens, 0u);
+}
+
+// RFC9293: MUST-10
+TEST(TcpHandshake, SimultaneousOpen) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  // The peer's own SYN crosses ours: SYN-SENT -> SYN-RECEIVED, answered with
+  // <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> (RFC 9293 §3.10.7.3 fifth check, Figure 8).
+  Seg syn{.flags = kSyn, .seq = kPeerIss};
+  syn.dport = c.lport;
+  syn.opts.mss = 1460;
+  h.send(syn);
+  c.nxt = kPeerIss + 1;
+  Out sa = h.one(c);
+  EXPECT_EQ(sa.flags(), kSynAck) << sa.str();
+  EXPECT_EQ(sa.seq(), c.iss);
+  EXPECT_EQ(sa.ack(), kPeerIss + 1);
+  EXPECT_EQ(c.s->state(), TcpState::kSynReceived);
+  // The peer's SYN-ACK acknowledges our SYN: ESTABLISHED.
+  Seg sa2{.flags = kSynAck, .seq = kPeerIss, .ack = c.iss + 1};
+  sa2.dport = c.lport;
+  h.send(sa2);
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);
+  auto v = h.out(c);  // a duplicate SYN may draw an ACK; nothing else
+  for (const auto& o : v) EXPECT_EQ(o.flags(), kAck) << o.str();
+  // Data flows both ways.
+  h.send(c, kPshAck, pattern(10));
+  EXPECT_EQ(c.s->rx_available(), 10u);
+}
+
+// RFC9293: MUST-10
+TEST(TcpHandshake, SimultaneousOpenCompletedByPlainAck) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  Seg syn{.flags = kSyn, .seq = kPeerIss};
+  syn.dport = c.lport;
+  h.send(syn);
+  c.nxt = kPeerIss + 1;
+  h.one(c);
+  EXPECT_EQ(c.s->state(), TcpState::kSynReceived);
+  h.send(c, kAck);
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);
+}
+
+// RFC9293: MUST-12
+TEST(TcpHandshake, SynSentRstWithAcceptableAckRefuses) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  // RST without ACK in SYN-SENT: dropped (RFC 9293 §3.10.7.3 second check).
+  Seg r{.flags = kRst, .seq = 0, .ack = 0};
+  r.dport = c.lport;
+  h.send(r);
+  EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+  // RST,ACK with an unacceptable ACK: dropped.
+  Seg bad{.flags = kRstAck, .seq = 0, .ack = c.iss + 5};
+  bad.dport = c.lport;
+  h.send(bad);
+  EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+  h.silent("never answer a RST");
+  // RST,ACK acknowledging the SYN: "error: connection reset", CLOSED (Linux: ECONNREFUSED).
+  Seg ok{.flags = kRstAck, .seq = 0, .ack = c.iss + 1};
+  ok.dport = c.lport;
+  h.send(ok);
+  h.silent();
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  EXPECT_NE(c.s->poll_mask() & transport::kPollErr, 0u);
+  EXPECT_EQ(c.s->take_error(), ECONNREFUSED);
+  EXPECT_EQ(c.s->take_error(), 0);
+  EXPECT_EQ(h.mib().attempt_fails, 1u);
+  EXPECT_EQ(h.mib().curr_estab, 0u);
+}
+
+TEST(TcpHandshake, SynSentBadAckDrawsReset) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  // SEG.ACK =< ISS or > SND.NXT: <SEQ=SEG.ACK><CTL=RST> (RFC 9293 §3.10.7.3 first check).
+  for (uint32_t bad : {c.iss, c.iss + 2, c.iss - 100}) {
+    Seg sa{.flags = kSynAck, .seq = kPeerIss, .ack = bad};
+    sa.dport = c.lport;
+    h.send(sa);
+    Out r = h.one();
+    EXPECT_EQ(r.flags(), kRst) << r.str();
+    EXPECT_EQ(r.seq(), bad);
+    EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+  }
+  EXPECT_EQ(h.mib().out_rsts, 3u);
+}
+
+TEST(TcpHandshake, SynSentSegmentWithoutSynOrRstIsDropped) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  Seg a{.flags = kAck, .seq = kPeerIss, .ack = c.iss + 1};
+  a.dport = c.lport;
+  a.data = pattern(5);
+  h.send(a);  // acceptable ACK, neither SYN nor RST: "drop the segment and return"
+  h.silent();
+  EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+}
+
+// RFC9293: MUST-22, MUST-19
+TEST(TcpHandshake, SynRetransmittedWithBackoffThenTimesOut) {
+  TcpHarness h;
+  h.cfg().syn_retries = 3;
+  Conn c;
+  Instant t0 = h.now();
+  h.connect(c);
+  // Initial RTO 1 s (RFC 6298 §2.1), doubled each time (§5.5): 1, 3, 7 s; gives up at 15 s.
+  for (int64_t at : {1000, 3000, 7000}) {
+    h.run_until(t0 + Duration::ms(at) - Duration::ms(1));
+    h.silent("retransmitted too early");
+    h.run_until(t0 + Duration::ms(at) + Duration::ms(1));
+    Out s = h.one();
+    EXPECT_EQ(s.flags(), kSyn) << s.str();
+    EXPECT_EQ(s.seq(), c.iss);
+  }
+  EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+  h.run_until(t0 + Duration::ms(15001));
+  h.silent();
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  EXPECT_EQ(c.s->take_error(), ETIMEDOUT);
+  EXPECT_EQ(h.mib().attempt_fails, 1u);
+  EXPECT_GE(h.mib().tcp_timeouts, 3u);
+  EXPECT_EQ(h.mib().retrans_segs, 3u);
+}
+
+// RFC9293: MUST-12
+TEST(TcpHandshake, IcmpUnreachableWhileConnectingIsSoftErrorUntilTimeout) {
+  TcpHarness h;
+  h.cfg().syn_retries = 1;
+  Conn c;
+  Out syn = h.connect(c);
+  // RFC 1122 §4.2.3.9 / RFC 9293 MUST-56: do not abort on host unreachable; report it.
+  h.send_frame(icmp_unreach(syn, wire::DstUnreachable::kHostUnreachable));
+  EXPECT_EQ(c.s->state(), TcpState::kSynSent);
+  h.run_for(Duration::s(10));
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  EXPECT_EQ(c.s->take_error(), EHOSTUNREACH);  // Linux reports the soft error
+}
+
+// RFC9293: MUST-11
+TEST(TcpHandshake, RstInSynReceivedReturnsToListen) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Conn c;
+  c.listener = l;
+  h.syn_to_listener(c);
+  EXPECT_EQ(h.tcp().requests(), 1u);
+  h.send(c, kRst);
+  h.silent();
+  EXPECT_EQ(h.tcp().requests(), 0u);         // the half-open connection is gone...
+  EXPECT_EQ(l->state(), TcpState::kListen);  // ...the listener stays (MUST-11)
+  EXPECT_EQ(h.mib().attempt_fails, 1u);
+  // A new SYN from the same port is served.
+  Conn d;
+  d.listener = l;
+  d.irs = kPeerIss + 5000;
+  h.syn_to_listener(d);
+  EXPECT_EQ(h.tcp().requests(), 1u);
+}
+
+TEST(TcpHandshake, SynReceivedBadAckDrawsReset) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Conn c;
+  c.listener = l;
+  h.syn_to_listener(c);
+  Seg a = c.seg(kAck);
+  a.ack = c.iss + 7;  // acknowledges something never sent
+  h.send(a);
+  Out r = h.one();
+  EXPECT_EQ(r.flags(), kRst) << r.str();
+  EXPECT_EQ(r.seq(), c.iss + 7);
+  EXPECT_EQ(l->accept_queue_len(), 0u);
+}
+
+TEST(TcpHandshake, SynReceivedDuplicateSynRetransmitsSynAck) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Conn c;
+  c.listener = l;
+  Out first = h.syn_to_listener(c);
+  Seg syn{.flags = kSyn, .seq = kPeerIss};
+  syn.opts = syn_options({}, c.tsval);
+  h.send(syn);
+  Out again = h.one();
+  EXPECT_EQ(again.flags(), kSynAck);
+  EXPECT_EQ(again.seq(), first.seq());
+  EXPECT_EQ(again.ack(), kPeerIss + 1);
+  EXPECT_EQ(h.tcp().requests(), 1u);
+}
+
+// RFC9293: MUST-8, SHLD-1, MUST-9
+TEST(TcpHandshake, IsnDiffersPer4TupleAndAdvancesWithTheClock) {
+  TcpHarness h;
+  h.listen();
+  Conn a, b;
+  a.pport = 40001;
+  b.pport = 40002;
+  h.syn_to_listener(a);
+  h.syn_to_listener(b);
+  EXPECT_NE(a.iss, b.iss);
+  // Same 4-tuple later: RFC 6528's M, 4 µs ticks, moves the ISN forward by about 250 000/s.
+  h.send(a.seg(kRst));
+  h.run_for(Duration::s(1));
+  h.out();
+  Conn a2;
+  a2.pport = 40001;
+  h.syn_to_listener(a2);
+  uint32_t delta = a2.iss - a.iss;
+  EXPECT_GE(delta, 240000u);
+  EXPECT_LE(delta, 260000u);
+}
+
+// RFC9293: MUST-67, SHLD-6, MUST-16
+TEST(TcpHandshake, MssClampedToRouteMtu) {
+  TcpHarness h(1400);
+  h.listen();
+  Conn c;
+  Out sa = h.syn_to_listener(c, SynOpts{.mss = 1460, .ts = false});
+  EXPECT_EQ(sa.h.options.mss, 1360);  // 1400 - 20 - 20
+  h.send(c, kAck);
+  auto s = c.listener->accept();
+  ASSERT_TRUE(s.ok());
+  c.s = *s;
+  // The peer's 1460 is clamped by our own MTU: segments carry at most 1360 bytes.
+  auto v = h.app_send(c, pattern(3000));
+  ASSERT_FALSE(v.empty());
+  for (const auto& o : v) EXPECT_LE(o.data.size(), 1360u) << o.str();
+  EXPECT_EQ(v.front().data.size(), 1360u);
+}
+
+// RFC9293: MUST-15, MUST-16
+TEST(TcpHandshake, NoMssOptionMeans536) {
+  TcpHarness h;
+  h.listen();
+  Conn c =
+      h.passive_open(SynOpts{.mss = std::nullopt, .ws = std::nullopt, .sack = false, .ts = false});
+  EXPECT_EQ(c.s->negotiated().mss, 536);
+  auto v = h.app_send(c, pattern(2000));
+  ASSERT_FALSE(v.empty());
+  for (const auto& o : v) EXPECT_LE(o.data.size(), 536u) << o.str();
+  EXPECT_EQ(v.front().data.size(), 536u);
+}
+
+// RFC9293: MUST-16
+TEST(TcpHandshake, PeerMssBoundsOurSegments) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.mss = 1000, .ts = false});
+  auto v = h.app_send(c, pattern(5000));
+  ASSERT_GE(v.size(), 2u);
+  for (const auto& o : v) EXPECT_LE(o.data.size(), 1000u) << o.str();
+  EXPECT_EQ(v.front().data.size(), 1000u);
+}
+
+// RFC9293: MUST-57
+TEST(TcpHandshake, SynToBroadcastSilentlyDiscarded) {
+  TcpHarness h;
+  TcpSocket* l = h.tcp().open();
+  ASSERT_TRUE(l->bind(Ipv4Addr{}, kPort).ok());  // INADDR_ANY
+  ASSERT_TRUE(l->listen(8).ok());
+  Seg syn{.flags = kSyn, .seq = kPeerIss, .dst = Ipv4Addr::from_octets(192, 0, 2, 255)};
+  auto f = tcp_frame(syn);
+  for (int i = 0; i < 6; ++i) f[i] = 0xff;  // link-level broadcast
+  h.send_frame(f);
+  h.silent("no SYN-ACK and no RST to a broadcast");
+  EXPECT_EQ(h.tcp().requests(), 0u);
+}
+
+// RFC9293: MUST-63
+TEST(TcpHandshake, SynFromInvalidSourceIgnored) {
+  TcpHarness h;
+  h.listen();
+  for (Ipv4Addr bad :
+       {Ipv4Addr::from_octets(224, 0, 0, 9), Ipv4Addr::from_octets(255, 255, 255, 255),
+        Ipv4Addr::from_octets(192, 0, 2, 255)}) {
+    Seg syn{.flags = kSyn, .seq = kPeerIss, .src = bad};
+    h.send(syn);
+    h.silent();
+  }
+  EXPECT_EQ(h.tcp().requests(), 0u);
+}
+
+// RFC9293: MUST-46
+TEST(TcpHandshake, ConnectToBroadcastOrMulticastRejected) {
+  TcpHarness h;
+  TcpSocket* s = h.tcp().open();
+  EXPECT_FALSE(s->connect(h.now(), Ipv4Addr::from_octets(192, 0, 2, 255), 80).ok());
+  TcpSocket* m = h.tcp().open();
+  EXPECT_FALSE(m->connect(h.now(), Ipv4Addr::from_octets(224, 0, 0, 1), 80).ok());
+  h.silent();
+}
+
+// RFC9293: MUST-43
+TEST(TcpHandshake, BindChoosesSourceAddressAndEphemeralPort) {
+  TcpHarness h;
+  TcpSocket* s = h.tcp().open();
+  ASSERT_TRUE(s->bind(kUs, 0).ok());
+  EXPECT_GE(s->local_port(), TcpLayer::kEphemeralLo);
+  EXPECT_EQ(s->bind(kUs, 0).error(), EINVAL);  // already bound
+  TcpSocket* t = h.tcp().open();
+  EXPECT_EQ(t->bind(Ipv4Addr::from_octets(10, 9, 9, 9), 1234).error(), EADDRNOTAVAIL);
+  TcpSocket* u = h.tcp().open();
+  ASSERT_TRUE(u->bind(kUs, 5555).ok());
+  TcpSocket* w = h.tcp().open();
+  EXPECT_EQ(w->bind(kUs, 5555).error(), EADDRINUSE);
+  Conn c;
+  c.s = u;
+  ASSERT_TRUE(u->connect(h.now(), kPeer, kPeerPort).ok());
+  Out syn = h.one();
+  EXPECT_EQ(syn.h.src_port, 5555);
+  EXPECT_EQ(syn.ip.src, kUs);
+}
+
+}  // namespace
+}  // namespace ustack::tcptest
