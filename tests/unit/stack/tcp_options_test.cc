@@ -201,5 +201,34 @@ TEST(TcpOptions, MssOptionIgnoredOutsideSyn) {
   EXPECT_EQ(v.front().data.size(), 1460u);
 }
 
+// RFC9293: MUST-69, MUST-68
+TEST(TcpOptions, EmittedOptionsArePaddedWithZeros) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Conn c;
+  c.listener = l;
+  Out sa = h.syn_to_listener(c);
+  // Walk the raw options of the SYN-ACK: every option has a length (but EOL/NOP), and after an
+  // EOL only zero bytes follow.
+  auto seg = std::span(sa.datagram).subspan(20);
+  size_t hl = size_t{static_cast<uint8_t>(seg[12] >> 4)} * 4;
+  ASSERT_EQ(hl % 4, 0u);
+  auto o = seg.subspan(20, hl - 20);
+  size_t i = 0;
+  while (i < o.size()) {
+    if (o[i] == 0) {
+      for (size_t j = i; j < o.size(); ++j) EXPECT_EQ(o[j], 0) << "padding byte " << j;
+      break;
+    }
+    if (o[i] == 1) {
+      ++i;
+      continue;
+    }
+    ASSERT_LT(i + 1, o.size());
+    ASSERT_GE(o[i + 1], 2);
+    i += o[i + 1];
+  }
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

@@ -236,5 +236,18 @@ TEST(TcpWindow, SendBufferFullReturnsEagainThenWritable) {
   EXPECT_EQ(c.s->poll_mask() & transport::kPollOut, 0u);
 }
 
+// RFC9293: MUST-61, MUST-60, SHLD-27
+TEST(TcpWindow, LastSegmentOfAWriteCarriesPsh) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ts = false});
+  // The API has no PUSH flag (MAY-15 not offered): every write is pushed, its last segment
+  // carries PSH, and nothing is held back without an ACK to wait for (MUST-60).
+  auto v = h.app_send(c, pattern(4000));
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_FALSE(v[0].flags().psh());
+  EXPECT_TRUE(v[2].flags().psh()) << v[2].str();
+  EXPECT_EQ(v[2].data.size(), 4000u - 2 * 1460u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
