@@ -193,6 +193,7 @@ inline std::vector<uint8_t> icmp_unreach(const Out& o, wire::DstUnreachable code
   auto q =
       wire::IcmpQuote::parse(std::span(o.datagram).first(std::min<size_t>(28, o.datagram.size())));
   EXPECT_TRUE(q.ok());
+  if (!q) return {};
   wire::IcmpRepr r{wire::IcmpDstUnreachable{code, mtu, *q}};
   std::vector<uint8_t> d(r.buffer_len());
   r.emit(d);
@@ -211,6 +212,7 @@ class TcpHarness : public stacktest::HostHarness {
   // Injects one segment and lets the stack process it (and its answers cross the link).
   void send(const Seg& s) { send_frame(tcp_frame(s)); }
   void send_frame(const std::vector<uint8_t>& f) {
+    if (f.empty()) return;
     inject(f);
     run_for(Duration::us(100));
   }
@@ -222,7 +224,10 @@ class TcpHarness : public stacktest::HostHarness {
   }
 
   // Every TCP segment ustack sent since the last call (other frames are kept in others()).
+  // Runs the clock 20 µs first so that segments sent by a call the test just made (connect,
+  // send, close) have crossed the link.
   std::vector<Out> out() {
+    run_for(Duration::us(20));
     std::vector<Out> v;
     for (auto& f : take()) {
       if (!f.ip || f.ip->protocol != 6) {
