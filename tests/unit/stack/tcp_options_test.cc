@@ -15,6 +15,8 @@ TEST(TcpOptions, TimestampsOnEverySegmentAndEchoed) {
   ASSERT_TRUE(c.ts);
   EXPECT_TRUE(c.s->negotiated().ts_ok);
   h.send(c, kPshAck, pattern(10));
+  h.run_for(Duration::ms(300));
+  h.out(c);  // its ACK
   uint32_t peer_tsval = c.tsval;
   auto v = h.app_send(c, pattern(10));
   ASSERT_EQ(v.size(), 1u);
@@ -196,6 +198,8 @@ TEST(TcpOptions, MssOptionIgnoredOutsideSyn) {
   c.nxt += 10;
   h.send(s);
   EXPECT_EQ(c.s->rx_available(), 10u);
+  h.run_for(Duration::ms(300));
+  h.out(c);  // its ACK
   auto v = h.app_send(c, pattern(3000));
   ASSERT_FALSE(v.empty());
   EXPECT_EQ(v.front().data.size(), 1460u);

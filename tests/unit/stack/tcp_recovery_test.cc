@@ -32,10 +32,11 @@ TEST(TcpRecovery, SlowStartGrowsCwndPerAck) {
   Conn c = established(h);
   h.app_send(c, pattern(1460 * 40));
   uint32_t cwnd0 = c.s->info().snd_cwnd;
-  h.send(dup_ack(c, c.iss + 1 + 1460 * 2));  // two segments ACKed
-  EXPECT_EQ(c.s->info().snd_cwnd, cwnd0 + 2 * 1460);
+  h.send(dup_ack(c, c.iss + 1 + 1460 * 2));  // one ACK for two segments
+  // RFC 5681 §3.1: cwnd += min(N, SMSS) per ACK (appropriate byte counting with L = 1 SMSS).
+  EXPECT_EQ(c.s->info().snd_cwnd, cwnd0 + 1460);
   auto v = h.out(c);
-  EXPECT_EQ(v.size(), 4u) << describe(v);  // 2 freed + 2 from growth
+  EXPECT_EQ(v.size(), 3u) << describe(v);  // 2 freed + 1 from growth
 }
 
 // RFC9293: MUST-19
