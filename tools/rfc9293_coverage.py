@@ -147,12 +147,15 @@ def main():
         for e in errors:
             print(e, file=sys.stderr)
         musts = [x for x in reqs if x.startswith("MUST-")]
-        covered = [x for x in musts if x in cover]
+        live = {x for x, ts in cover.items() if any(not d for _, _, d in ts)}
+        covered = [x for x in musts if x in live]
+        disabled = sorted((x for x in musts if x in cover and x not in live), key=id_key)
         explained = [x for x in musts if x not in cover and x in uncovered]
         silent = sorted((x for x in musts if x not in cover and x not in uncovered), key=id_key)
         print(f"RFC 9293: {len(cover)} requirement IDs tagged in tests; MUSTs: {len(covered)} "
-              f"covered, {len(explained)} uncovered with a reason, {len(silent)} without: "
-              f"{' '.join(silent)}")
+              f"covered by a passing test, {len(disabled)} only by disabled tests "
+              f"({' '.join(disabled)}), {len(explained)} uncovered with a reason, {len(silent)} "
+              f"without: {' '.join(silent)}")
         return 1 if errors else 0
 
     text = table(reqs, cover, uncovered)

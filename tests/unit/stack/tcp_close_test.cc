@@ -258,5 +258,86 @@ TEST(TcpClose, ShutdownErrors) {
   EXPECT_EQ(c.s->recv(h.now(), b).value_or(99), 0u);
 }
 
+TEST(TcpClose, DataToOrphanedSocketIsReset) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ts = false});
+  h.tcp().close(h.now(), c.s);  // FIN-WAIT-1, orphaned
+  c.s = nullptr;
+  Out fin = h.one(c);
+  EXPECT_EQ(fin.flags_no_psh(), kFinAck);
+  // New data nobody can read: Linux (tcp_rcv_state_process, TCPAbortOnData) answers with a RST.
+  h.send(c, kPshAck, pattern(10));
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_TRUE(v.back().flags().rst()) << describe(v);
+  EXPECT_EQ(h.mib().abort_on_data, 1u);
+  EXPECT_EQ(h.drops(DropReason::kTcpDataAfterClose), 1u);
+  EXPECT_EQ(h.tcp().sockets(), 1u);  // only the listener
+}
+
+TEST(TcpClose, TextAfterPeerFinIsIgnored) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ts = false});
+  h.to_close_wait(c);
+  // Data after the peer's FIN: "This should not occur ... Ignore the segment text."
+  h.send(c, kPshAck, pattern(10));
+  h.out(c);
+  EXPECT_EQ(c.s->rx_available(), 0u);
+  EXPECT_EQ(c.s->state(), TcpState::kCloseWait);
+  EXPECT_EQ(h.drops(DropReason::kTcpClosed), 1u) << h.stack().format_drops();
+}
+
+TEST(TcpClose, LastAckRetransmitsFinThenGivesUp) {
+  TcpHarness h;
+  h.cfg().orphan_retries = 2;
+  Conn c = h.passive_open(SynOpts{.ts = false});
+  h.to_close_wait(c);
+  h.tcp().close(h.now(), c.s);  // LAST-ACK, orphaned
+  c.s = nullptr;
+  Out fin = h.one(c);
+  EXPECT_EQ(fin.flags_no_psh(), kFinAck);
+  size_t n = h.tcp().sockets();
+  h.run_for(Duration::s(30));
+  auto v = h.out(c);
+  ASSERT_GE(v.size(), 2u) << describe(v);
+  EXPECT_EQ(v[0].seq(), fin.seq());
+  EXPECT_TRUE(v[0].flags().fin());
+  EXPECT_EQ(h.tcp().sockets(), n - 1);  // given up after orphan_retries
+}
+
+TEST(TcpClose, TimeWaitAnswersOldDuplicateWithAckAndRstKillsIt) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ts = false});
+  h.to_time_wait(c);
+  size_t n = h.tcp().sockets();
+  // An old duplicate data segment: ACKed (RFC 9293 §3.10.7.4 first check), TIME-WAIT stays.
+  Seg old = c.seg(kPshAck, pattern(5));
+  old.seq -= 10;
+  h.send(old);
+  Out a = h.one(c);
+  EXPECT_EQ(a.flags(), kAck);
+  EXPECT_EQ(a.ack(), c.nxt);
+  EXPECT_EQ(c.s->state(), TcpState::kTimeWait);
+  // An exact RST closes it (Linux's default tcp_rfc1337 = 0; RFC 1337 suggests ignoring it).
+  h.send(c, kRst);
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  h.run_for(Duration::ms(1));
+  EXPECT_EQ(h.tcp().sockets(), n);  // the application still holds the socket
+}
+
+TEST(TcpClose, ClosingRetransmitsFinUntilAcked) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ts = false});
+  h.to_closing(c);
+  h.run_for(Duration::s(1));
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty()) << "our FIN is unacknowledged: it is retransmitted";
+  EXPECT_TRUE(v[0].flags().fin());
+  EXPECT_EQ(v[0].seq(), c.iss + 1);
+  EXPECT_EQ(c.s->state(), TcpState::kClosing);
+  h.send(c, kAck);
+  EXPECT_EQ(c.s->state(), TcpState::kTimeWait);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

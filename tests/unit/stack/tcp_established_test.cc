@@ -126,6 +126,7 @@ TEST(TcpEstablished, DuplicateSegmentAckedNotDeliveredTwice) {
   EXPECT_EQ(a.flags(), kAck);
   EXPECT_EQ(a.ack(), c.nxt);
   EXPECT_EQ(c.s->rx_available(), 50u);
+  EXPECT_EQ(h.drops(DropReason::kTcpOldData), 1u);
 }
 
 TEST(TcpEstablished, PartlyOldSegmentIsTrimmed) {
@@ -156,6 +157,7 @@ TEST(TcpEstablished, DuplicateOutOfOrderSegmentIsDetected) {
   EXPECT_GE(h.mib().ofo_queue, 1u);  // queued once (the copy is a duplicate)...
   h.send(c, kPshAck, pattern(500));
   EXPECT_EQ(c.s->rx_available(), 600u);  // ...but the bytes count once
+  EXPECT_EQ(h.drops(DropReason::kTcpOldData), 1u);
 }
 
 // RFC9293: SHLD-18, MUST-40, MUST-58

@@ -185,6 +185,7 @@ TEST(TcpHandshake, SynSentBadAckDrawsReset) {
     EXPECT_EQ(c.s->state(), TcpState::kSynSent);
   }
   EXPECT_EQ(h.mib().out_rsts, 3u);
+  EXPECT_EQ(h.drops(DropReason::kTcpBadAck), 3u);
 }
 
 TEST(TcpHandshake, SynSentSegmentWithoutSynOrRstIsDropped) {
@@ -196,6 +197,7 @@ TEST(TcpHandshake, SynSentSegmentWithoutSynOrRstIsDropped) {
   a.data = pattern(5);
   h.send(a);  // acceptable ACK, neither SYN nor RST: "drop the segment and return"
   h.silent();
+  EXPECT_EQ(h.drops(DropReason::kTcpFlags), 1u);
   EXPECT_EQ(c.s->state(), TcpState::kSynSent);
 }
 
@@ -278,6 +280,7 @@ TEST(TcpHandshake, SynReceivedBadAckDrawsReset) {
   EXPECT_EQ(r.flags(), kRst) << r.str();
   EXPECT_EQ(r.seq(), c.iss + 7);
   EXPECT_EQ(l->accept_queue_len(), 0u);
+  EXPECT_EQ(h.drops(DropReason::kTcpBadAck), 1u);
 }
 
 TEST(TcpHandshake, SynReceivedDuplicateSynRetransmitsSynAck) {
@@ -466,6 +469,26 @@ TEST(TcpHandshake, SynRetriesCanSpanThreeMinutes) {
   h.run_until(t0 + Duration::s(600));
   EXPECT_EQ(c.s->state(), TcpState::kClosed);
   EXPECT_EQ(c.s->take_error(), ETIMEDOUT);
+}
+
+// RFC9293: MUST-11
+TEST(TcpHandshake, RstInSynReceivedFromActiveOpenCloses) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  Seg syn{.flags = kSyn, .seq = kPeerIss};
+  syn.dport = c.lport;
+  h.send(syn);
+  c.nxt = kPeerIss + 1;
+  h.one(c);
+  ASSERT_EQ(c.s->state(), TcpState::kSynReceived);
+  // Reached from SYN-SENT (an active OPEN): a RST means "connection refused", CLOSED
+  // (RFC 9293 §3.10.7.4 second check; MUST-11: SYN-RECEIVED remembers where it came from).
+  h.send(c, kRst);
+  h.silent();
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  EXPECT_EQ(c.s->take_error(), ECONNREFUSED);
+  EXPECT_EQ(h.mib().attempt_fails, 1u);
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ TEST(TcpListen, NoRstInReplyToRst) {
   h.listen();
   h.send(Seg{.flags = kRst, .seq = 5});
   h.silent();
+  EXPECT_EQ(h.drops(DropReason::kTcpFlags), 1u);
 }
 
 // RFC9293: MUST-3
@@ -99,6 +100,7 @@ TEST(TcpListen, ListenerDropsAckWithRstAndIgnoresFin) {
   h.send(Seg{.flags = kFin, .seq = 10});
   h.send(Seg{.flags = TcpFlags{}, .seq = 10});
   h.silent();
+  EXPECT_EQ(h.drops(DropReason::kTcpFlags), 2u);
 }
 
 TEST(TcpListen, SynAckRetransmittedWithBackoffThenRequestDropped) {
@@ -181,6 +183,7 @@ TEST(TcpListen, AcceptQueueFullDropsSyn) {
   EXPECT_TRUE(n == 2 || n == 3) << n;
   EXPECT_EQ(h.mib().listen_overflows, 1u);
   EXPECT_EQ(h.mib().listen_drops, 1u);
+  EXPECT_EQ(h.drops(DropReason::kTcpListenOverflow), 1u);
   EXPECT_EQ(h.tcp().requests(), 0u);
   // accept() makes room: a retransmitted SYN is served.
   ASSERT_TRUE(l->accept().ok());
@@ -295,6 +298,7 @@ TEST(TcpListen, BadCookieAckIsReset) {
   Out r = h.one();
   EXPECT_EQ(r.flags(), kRst) << r.str();
   EXPECT_EQ(h.mib().syncookies_failed, 1u);
+  EXPECT_EQ(h.drops(DropReason::kTcpCookieInvalid), 1u);
   EXPECT_EQ(l->accept_queue_len(), 0u);
 }
 

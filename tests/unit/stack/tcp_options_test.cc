@@ -78,6 +78,7 @@ TEST(TcpOptions, PawsDropsOldTimestampAndAcks) {
   EXPECT_EQ(a.ack(), c.nxt);
   EXPECT_EQ(c.s->rx_available(), 10u);
   EXPECT_EQ(h.mib().paws_estab, 1u);
+  EXPECT_EQ(h.drops(DropReason::kTcpPaws), 1u);
   // A RST is exempt from PAWS (RFC 7323 §5.3: "it is recommended that RST segments NOT carry
   // timestamps" and Linux accepts them): an exact RST with an old TSval still resets.
   Seg r = c.seg(kRst);

@@ -46,6 +46,7 @@ TEST(TcpRst, InWindowRstDrawsChallengeAck) {
   EXPECT_EQ(c.s->state(), TcpState::kEstablished);
   EXPECT_EQ(h.mib().challenge_acks, 1u);
   EXPECT_EQ(h.mib().estab_resets, 0u);
+  EXPECT_EQ(h.drops(DropReason::kTcpRstInvalid), 1u);
   // The peer answers the challenge with an exact RST: reset.
   h.send(c, kRst);
   EXPECT_EQ(c.s->state(), TcpState::kClosed);
@@ -81,6 +82,7 @@ TEST(TcpRst, SynInSynchronizedStateDrawsChallengeAck) {
     EXPECT_EQ(c.s->state(), TcpState::kEstablished);
   }
   EXPECT_GE(h.mib().challenge_acks, 2u);
+  EXPECT_GE(h.drops(DropReason::kTcpSynInvalid), 2u) << h.stack().format_drops();
 }
 
 // RFC9293: MAY-12
@@ -151,6 +153,8 @@ TEST(TcpRst, SegmentWithoutAckIsDropped) {
   Conn c = established(h);
   Seg s = c.seg(TcpFlags{TcpFlag::kPsh}, pattern(10));  // fifth check: ACK off, drop
   h.send(s);
+  h.silent();
+  EXPECT_EQ(h.drops(DropReason::kTcpNoAck), 1u);
   EXPECT_EQ(c.s->rx_available(), 0u);
   EXPECT_EQ(c.s->rcv().nxt.v, c.nxt);
 }
@@ -167,6 +171,7 @@ TEST(TcpRst, AckAheadOfSndNxtDrawsAckAndIsDropped) {
   EXPECT_EQ(a.ack(), c.nxt);
   EXPECT_EQ(c.s->rx_available(), 0u);
   EXPECT_EQ(c.s->snd().una.v, c.iss + 1);
+  EXPECT_EQ(h.drops(DropReason::kTcpAckUnsent), 1u);
 }
 
 TEST(TcpRst, TooOldAckIsDroppedWithAck) {
@@ -179,6 +184,7 @@ TEST(TcpRst, TooOldAckIsDroppedWithAck) {
   Out a = h.one();
   EXPECT_EQ(a.flags(), kAck) << a.str();
   EXPECT_EQ(c.s->rx_available(), 0u);
+  EXPECT_EQ(h.drops(DropReason::kTcpAckTooOld), 1u);
   // A merely old (duplicate) ACK within MAX.SND.WND is fine: the data is taken.
   Seg d = c.seg(kPshAck, pattern(10));
   d.ack = c.rcv - 10;

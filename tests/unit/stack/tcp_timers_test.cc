@@ -30,6 +30,7 @@ TEST(TcpTimers, RtoHas200msMinimumAndDoubles) {
   Instant t0 = h.now();
   auto v = h.app_send(c, pattern(100));
   ASSERT_EQ(v.size(), 1u);
+  uint64_t out_segs = h.mib().out_segs;
   Instant last = t0;
   Duration expect = Duration::ms(200);
   for (int i = 0; i < 4; ++i) {
@@ -44,6 +45,7 @@ TEST(TcpTimers, RtoHas200msMinimumAndDoubles) {
     expect = expect * 2;  // RFC 6298 §5.5
   }
   EXPECT_EQ(h.mib().retrans_segs, 4u);
+  EXPECT_EQ(h.mib().out_segs, out_segs);  // RFC 4022 tcpOutSegs excludes retransmissions
   EXPECT_EQ(h.mib().tcp_timeouts, 4u);
   EXPECT_EQ(c.s->info().retransmits, 4u);
   EXPECT_EQ(c.s->info().total_retrans, 4u);
@@ -239,6 +241,68 @@ TEST(TcpTimers, DelayedAckNeverLaterThanDelackMax) {
     ASSERT_TRUE(p);
     EXPECT_LE((p->first - t).millis(), 200) << "segment " << i;
   }
+}
+
+// RFC9293: MUST-36, SHLD-29, SHLD-30
+TEST(TcpTimers, ZeroWindowProbesBackOffAndWindowUpdateResumes) {
+  TcpHarness h;
+  Conn c = established(h);
+  c.win = 0;
+  h.send(c, kAck);
+  Instant t0 = h.now();
+  ASSERT_TRUE(c.s->send(h.now(), pattern(100)).ok());
+  std::vector<Instant> at;
+  for (int i = 0; i < 3; ++i) {
+    auto p = next_seg(h, c, h.now() + Duration::s(10), Duration::ms(5));
+    ASSERT_TRUE(p) << "probe " << i;
+    at.push_back(p->first);
+    // tcp_xmit_probe_skb: an ACK with SEQ = SND.UNA - 1, no data, so the peer must answer.
+    EXPECT_EQ(p->second.seq(), c.iss);
+    EXPECT_TRUE(p->second.data.empty());
+  }
+  EXPECT_GE((at[0] - t0).millis(), 195);  // first probe after one RTO (SHLD-29)
+  EXPECT_LE((at[0] - t0).millis(), 300);
+  EXPECT_GT((at[1] - at[0]).millis(), (at[0] - t0).millis());  // backoff (SHLD-30)
+  EXPECT_GT((at[2] - at[1]).millis(), (at[1] - at[0]).millis());
+  EXPECT_EQ(h.mib().zero_window_probes, 3u);
+  // The window opens (the peer's answer to a probe): the data goes at once.
+  c.win = 65535;
+  h.send(c, kAck);
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().data.size(), 100u);
+  EXPECT_EQ(v.back().seq(), c.iss + 1);
+}
+
+// RFC9293: MUST-24, MUST-26, MUST-27, SHLD-12
+TEST(TcpTimers, KeepaliveUnansweredTimesOut) {
+  TcpHarness h;
+  Conn c = established(h);
+  c.s->set_keepalive_idle(Duration::s(10));
+  c.s->set_keepalive_intvl(Duration::s(2));
+  c.s->set_keepalive_count(3);
+  c.s->set_keepalive(true);
+  Instant t0 = h.now();
+  h.run_until(t0 + Duration::s(10) - Duration::ms(10));
+  h.silent("no probe before the idle time");
+  std::vector<Instant> at;
+  for (int i = 0; i < 3; ++i) {
+    auto p = next_seg(h, c, h.now() + Duration::s(3), Duration::ms(10));
+    ASSERT_TRUE(p) << "probe " << i;
+    EXPECT_EQ(p->second.flags(), kAck);
+    EXPECT_EQ(p->second.seq(), c.iss);  // SND.NXT - 1, no data (SHLD-12)
+    EXPECT_TRUE(p->second.data.empty());
+    at.push_back(p->first);
+  }
+  EXPECT_LE((at[0] - t0).millis(), 10020);
+  EXPECT_NEAR(static_cast<double>((at[1] - at[0]).millis()), 2000, 20);
+  EXPECT_NEAR(static_cast<double>((at[2] - at[1]).millis()), 2000, 20);
+  EXPECT_EQ(h.mib().keepalive_probes, 3u);
+  // The third goes unanswered too: ETIMEDOUT (Linux also sends a RST).
+  h.run_for(Duration::s(3));
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  EXPECT_EQ(c.s->take_error(), ETIMEDOUT);
+  EXPECT_EQ(h.mib().curr_estab, 0u);
 }
 
 }  // namespace

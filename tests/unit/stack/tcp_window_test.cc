@@ -256,5 +256,31 @@ TEST(TcpWindow, LastSegmentOfAWriteCarriesPsh) {
   EXPECT_EQ(v[2].data.size(), 4000u - 2 * 1460u);
 }
 
+TEST(TcpWindow, DataIntoZeroWindowDroppedAndAcked) {
+  TcpHarness h;
+  TcpSocket* l = h.tcp().open();
+  l->set_rcvbuf(2048);
+  ASSERT_TRUE(l->bind(kUs, kPort).ok());
+  ASSERT_TRUE(l->listen(4).ok());
+  Conn c = h.passive_open(SynOpts{.ws = std::nullopt, .ts = false}, l);
+  for (int i = 0; i < 64 && c.s->rcv().wnd > 0; ++i) {
+    h.send(c, kPshAck, pattern(std::min<uint32_t>(c.s->rcv().wnd, 536)));
+    h.run_for(Duration::ms(250));
+    h.out(c);
+  }
+  ASSERT_EQ(c.s->rcv().wnd, 0u);
+  size_t have = c.s->rx_available();
+  // RFC 9293 §3.10.7.4: with RCV.WND = 0 only a zero-length segment at RCV.NXT is acceptable;
+  // data is dropped and ACKed (the peer's zero-window probe gets its answer).
+  Seg s = c.seg(kPshAck, pattern(1));
+  h.send(s);
+  Out a = h.one(c);
+  EXPECT_EQ(a.flags(), kAck);
+  EXPECT_EQ(a.ack(), c.nxt);
+  EXPECT_EQ(a.h.window, 0);
+  EXPECT_EQ(c.s->rx_available(), have);
+  EXPECT_EQ(h.drops(DropReason::kSocketRcvBuff) + h.drops(DropReason::kTcpOutOfWindow), 1u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
