@@ -197,5 +197,25 @@ TEST(TcpRecovery, SourceQuenchIgnored) {
   h.silent();
 }
 
+// RFC9293: MUST-47, SHLD-25, MUST-56
+TEST(TcpRecovery, SoftIcmpErrorReportedWhenRetriesRunOut) {
+  TcpHarness h;
+  h.cfg().retries2 = 3;
+  Conn c = established(h);
+  auto v = h.app_send(c, pattern(100));
+  ASSERT_EQ(v.size(), 1u);
+  h.send_frame(icmp_unreach(v[0], wire::DstUnreachable::kHostUnreachable, 0,
+                            Ipv4Addr::from_octets(192, 0, 2, 254)));
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);  // soft: no abort (MUST-56)
+  int early = c.s->take_error();  // reported at once, or (Linux without IP_RECVERR) kept soft
+  h.run_for(Duration::s(30));
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  int late = c.s->take_error();
+  // The application learns of the unreachable host one way or the other (MUST-47, SHLD-25):
+  // Linux's tcp_write_err reports the soft error instead of ETIMEDOUT.
+  EXPECT_TRUE(early == EHOSTUNREACH || late == EHOSTUNREACH) << early << " " << late;
+  EXPECT_TRUE(late == ETIMEDOUT || late == EHOSTUNREACH) << late;
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

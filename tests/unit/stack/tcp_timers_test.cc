@@ -243,7 +243,7 @@ TEST(TcpTimers, DelayedAckNeverLaterThanDelackMax) {
   }
 }
 
-// RFC9293: MUST-36, SHLD-29, SHLD-30
+// RFC9293: MUST-35, MUST-36, SHLD-29, SHLD-30
 TEST(TcpTimers, ZeroWindowProbesBackOffAndWindowUpdateResumes) {
   TcpHarness h;
   Conn c = established(h);
@@ -274,7 +274,7 @@ TEST(TcpTimers, ZeroWindowProbesBackOffAndWindowUpdateResumes) {
   EXPECT_EQ(v.back().seq(), c.iss + 1);
 }
 
-// RFC9293: MUST-24, MUST-26, MUST-27, SHLD-12
+// RFC9293: MUST-24, MUST-26, MUST-27, MUST-29, SHLD-12
 TEST(TcpTimers, KeepaliveUnansweredTimesOut) {
   TcpHarness h;
   Conn c = established(h);
