@@ -3,7 +3,9 @@
 // and static neighbours receives arbitrary and half-valid frames, sends its own traffic, and
 // runs its timers, at increasing virtual times. Everything above the device is exercised:
 // Ethernet filter, ARP, ip_rcv validation, routing, forwarding, fragmentation, reassembly,
-// ICMP (echo, errors, rate limits, PMTU), netfilter, UDP.
+// ICMP (echo, errors, rate limits, PMTU), netfilter, UDP, TCP (a listener on port 80 that
+// echoes, active opens to the peer, and segments built to land near the connection's real
+// sequence numbers, so the state machine is reached beyond the first check).
 // Invariants: no crash (ASan/UBSan), the loopback backlog drains, buffers in use stay bounded
 // by what the stack may legitimately hold (queues, reassembly), and every buffer comes back
 // when the stack is destroyed.
@@ -13,8 +15,15 @@
 //   op % 4 == 1  an IPv4 packet with a valid header: proto sel, flags sel, ttl, dst sel,
 //                len (2 bytes), payload; valid UDP/ICMP checksums when (flags & 0x80)
 //   op % 4 == 2  time: advance byte * 7 ms, polling
-//   op % 4 == 3  local output: a UDP datagram or an echo of len (2 bytes) to dst sel
+//   op % 4 == 3  local output: a UDP datagram or an echo of len (2 bytes) to dst sel, or
+//                (op & 0x40) TCP: a segment from peer port 40000 + (sel & 3) to port 80 or to
+//                an active open (sel & 4), seq/ack near what the stack last sent, flags,
+//                window, options and payload from the input; or (sel & 0xf0) == 0xf0 an
+//                active open / a send / a close on the stack's side
+#include <array>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <span>
 #include <vector>
@@ -26,6 +35,7 @@
 #include "ustack/stack/stack.h"
 #include "ustack/wire/ethernet.h"
 #include "ustack/wire/ipv4.h"
+#include "ustack/wire/tcp.h"
 #include "ustack/wire/udp.h"
 
 using namespace ustack;
@@ -48,9 +58,37 @@ struct Reader {
   }
 };
 
+// Keeps, per peer port, what the stack last sent (its next sequence number and its ACK) by
+// reading the TCP layer's transmit events: the fuzzer's segments then aim near real numbers.
 struct DiscardSink : TraceSink {
   size_t events = 0;
-  void on_event(const TraceEvent& e) override { events += e.detail.empty() ? 0 : 1; }
+  struct Seen {
+    uint32_t next_seq = 0;
+    uint32_t ack = 0;
+    uint16_t port = 0;  // the stack's port
+  };
+  std::array<Seen, 4> seen{};
+  bool print = std::getenv("FUZZ_TRACE") != nullptr;  // replaying a crash: show the journey
+  void on_event(const TraceEvent& e) override {
+    events += e.detail.empty() ? 0 : 1;
+    if (print) std::fprintf(stderr, "%s\n", format_event(e).c_str());
+    if (e.layer != Layer::kTcp || e.action != "tcp_transmit_skb") return;
+    unsigned a[4], b[4], sport = 0, dport = 0, win = 0, len = 0;
+    unsigned long seq = 0, ack = 0;
+    char flags[16] = {};
+    if (std::sscanf(e.detail.c_str(),
+                    "%u.%u.%u.%u:%u > %u.%u.%u.%u:%u %15s seq %lu ack %lu win %u len %u", &a[0],
+                    &a[1], &a[2], &a[3], &sport, &b[0], &b[1], &b[2], &b[3], &dport, flags, &seq,
+                    &ack, &win, &len) != 15)
+      return;
+    if (dport < 40000 || dport > 40003) return;
+    Seen& s = seen[dport - 40000];
+    std::string_view f(flags);
+    s.next_seq =
+        static_cast<uint32_t>(seq + len + (f.find('S') != f.npos) + (f.find('F') != f.npos));
+    s.ack = static_cast<uint32_t>(ack);
+    s.port = static_cast<uint16_t>(sport);
+  }
 };
 
 const MacAddr kMac0{{0x02, 0, 0, 0, 1, 2}};
@@ -118,6 +156,33 @@ class Harness {
       while (auto d = echo_->recv()) (void)echo_->sendto(now, d->payload(), d->from, d->from_port);
     });
     client_ = stack_->udp().open();
+    listener_ = stack_->tcp().open();
+    USTACK_ASSERT(listener_->bind(Ipv4Addr::any(), 80).ok(), "");
+    USTACK_ASSERT(listener_->listen(2).ok(), "");  // tiny: overflow and cookie paths
+    listener_->set_wakeup([this](Instant now, uint32_t) { accept_all(now); });
+  }
+
+  void accept_all(Instant now) {
+    while (auto c = listener_->accept()) {
+      transport::TcpSocket* s = *c;
+      if (accepted_.size() >= 4) {
+        stack_->tcp().close(now, s);
+        continue;
+      }
+      accepted_.push_back(s);
+      s->set_rcvbuf(4096);  // small: zero windows and SWS are reachable
+      s->set_wakeup([this, s](Instant t, uint32_t) { echo(t, s); });
+      echo(now, s);
+    }
+  }
+
+  void echo(Instant now, transport::TcpSocket* s) {
+    uint8_t buf[2048];
+    for (;;) {
+      auto r = s->recv(now, buf);
+      if (!r.ok() || *r == 0) break;
+      (void)s->send(now, std::span<const uint8_t>(buf, *r));
+    }
   }
 
   ~Harness() {
@@ -147,6 +212,16 @@ class Harness {
       advance(Duration::us(100));
     }
     advance(Duration::s(40));  // reassembly and neighbour timers all expire
+    // Then every connection goes away: closed, and after TIME-WAIT (and the longest
+    // retransmission back-off: 15 retries up to 120 s each) the socket table holds only the
+    // listener.
+    for (auto* s : accepted_) stack_->tcp().close(now_, s);
+    for (auto* s : active_) stack_->tcp().close(now_, s);
+    accepted_.clear();
+    active_.clear();
+    advance(Duration::s(2000));
+    USTACK_ASSERT(stack_->tcp().sockets() == 1, "TCP sockets outlive every timer");
+    USTACK_ASSERT(stack_->tcp().requests() == 0, "SYN queue entries outlive their timers");
   }
 
  private:
@@ -201,7 +276,96 @@ class Harness {
     deliver(eth1, f);
   }
 
+  void tcp_segment(Reader& r, uint8_t op) {
+    const uint8_t sel = r.byte();
+    if ((sel & 0xf0) == 0xf0) {
+      tcp_call(r, sel);
+      return;
+    }
+    const uint8_t flags = r.byte();
+    const int8_t dseq = static_cast<int8_t>(r.byte());
+    const int8_t dack = static_cast<int8_t>(r.byte());
+    const uint16_t window = r.u16();
+    const uint8_t osel = r.byte();
+    const size_t len = r.u16() % 3000;
+    auto payload = r.take(len);
+    const uint16_t pport = static_cast<uint16_t>(40000 + (sel & 3));
+    DiscardSink::Seen& seen = sink_.seen[sel & 3];
+    wire::TcpRepr h;
+    h.src_port = pport;
+    h.dst_port = (sel & 4) && seen.port != 0 ? seen.port : 80;
+    // Scaled deltas: small steps around the edges, big ones now and then.
+    const int32_t scale = (op & 0x20) ? 4096 : 1;
+    h.seq = wire::SeqNum{seen.ack + static_cast<uint32_t>(dseq * scale)};
+    h.ack = wire::SeqNum{seen.next_seq + static_cast<uint32_t>(dack * scale)};
+    h.flags = wire::TcpFlags::from_bits(flags & 0x3f);
+    h.window = window;
+    if (osel & 1) h.options.mss = static_cast<uint16_t>(window % 1500);
+    if (osel & 2) h.options.window_scale = static_cast<uint8_t>((osel >> 4) % 15);
+    if (osel & 4) h.options.sack_permitted = true;
+    if (osel & 8)
+      h.options.timestamps =
+          wire::TcpTimestamps{static_cast<uint32_t>(now_.nanos() / 1'000'000) + (osel >> 6), 0};
+    if ((osel & 0x30) == 0x30) h.options.sack.push_back({h.ack, h.ack + 1000});
+    const Ipv4Addr src = Ipv4Addr::from_octets(10, 1, 0, 1);
+    const Ipv4Addr dst = Ipv4Addr::from_octets(10, 1, 0, 2);
+    const size_t hlen = h.header_len();
+    std::vector<uint8_t> f(14 + 20 + hlen + payload.size());
+    wire::EthernetRepr{kMac0, kPeerMac, 0x0800, std::nullopt}.emit(f);
+    wire::Ipv4Repr ip;
+    ip.src = src;
+    ip.dst = dst;
+    ip.protocol = 6;
+    ip.ttl = 64;
+    ip.payload_len = static_cast<uint16_t>(hlen + payload.size());
+    ip.emit(std::span(f).subspan(14));
+    std::copy(payload.begin(), payload.end(), f.begin() + 34 + static_cast<ptrdiff_t>(hlen));
+    h.emit(std::span(f).subspan(34), {src, dst});
+    if (f.size() > 14 + 1500) return;
+    deliver(false, f);
+  }
+
+  // The stack's side of TCP: connect to the peer, send, close.
+  void tcp_call(Reader& r, uint8_t sel) {
+    const uint8_t what = r.byte();
+    auto& tcp = stack_->tcp();
+    switch (what % 4) {
+      case 0:
+        if (active_.size() < 4) {
+          transport::TcpSocket* s = tcp.open();
+          (void)s->connect(now_, Ipv4Addr::from_octets(10, 1, 0, 1),
+                           static_cast<uint16_t>(40000 + (sel & 3)));
+          active_.push_back(s);
+        }
+        break;
+      case 1: {
+        std::vector<uint8_t> data(r.u16() % 20000, what);
+        for (auto* s : active_) (void)s->send(now_, data);
+        for (auto* s : accepted_) (void)s->send(now_, data);
+        break;
+      }
+      case 2:
+        for (auto* s : active_) (void)s->shutdown(now_, transport::kShutWr);
+        break;
+      default: {
+        auto& v = (what & 0x80) ? accepted_ : active_;
+        if (!v.empty()) {
+          if (what & 0x40)
+            tcp.abort(now_, v.back());
+          else
+            tcp.close(now_, v.back());
+          v.pop_back();
+        }
+        break;
+      }
+    }
+  }
+
   void local(Reader& r, uint8_t op) {
+    if (op & 0x40) {
+      tcp_segment(r, op);
+      return;
+    }
     size_t len = r.u16() % 4000;
     Ipv4Addr dst = pick_dst(r.byte());
     std::vector<uint8_t> data(len, static_cast<uint8_t>(op));
@@ -241,6 +405,9 @@ class Harness {
   std::unique_ptr<dev::SimNic> nic1_;
   transport::UdpSocket* echo_ = nullptr;
   transport::UdpSocket* client_ = nullptr;
+  transport::TcpSocket* listener_ = nullptr;
+  std::vector<transport::TcpSocket*> accepted_;
+  std::vector<transport::TcpSocket*> active_;
 };
 
 }  // namespace

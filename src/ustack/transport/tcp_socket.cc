@@ -145,7 +145,7 @@ Result<size_t, int> TcpSocket::send(Instant now, std::span<const uint8_t> data) 
     size_t room = 0;
     // tcp_sendmsg: fill the unsent tail skb first (the one IP has not seen yet).
     if (tail != nullptr && send_head_ != nullptr && !skb_cb(*tail).fin && !skb_cb(*tail).syn &&
-        tail->len() < goal) {
+        skb_cb(*tail).tx_count == 0 && tail->len() < goal) {
       room = std::min<size_t>(goal - tail->len(), tail->tailroom());
     }
     if (room == 0) {

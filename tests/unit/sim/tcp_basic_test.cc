@@ -98,6 +98,53 @@ TEST(TcpBasic, HandshakeTransferAndCloseLeaveNoSockets) {
   EXPECT_EQ(p.w.host("a").tcp().mib().curr_estab, 0u);
 }
 
+struct Impair {
+  double loss, reorder, dup, corrupt;
+};
+class TcpLossy : public ::testing::TestWithParam<Impair> {};
+
+TEST_P(TcpLossy, TransfersBothWaysCompleteWithTheExactBytes) {
+  const Impair im = GetParam();
+  ConnectOptions o;
+  o.link.latency = Duration::us(500);
+  o.link.bits_per_second = 100'000'000;
+  dev::FaultInjectorConfig f;
+  f.tx.drop = im.loss;
+  f.tx.reorder = im.reorder;
+  f.tx.duplicate = im.dup;
+  f.tx.corrupt = im.corrupt;
+  f.tx.delay = Duration::us(100);
+  f.tx.reorder_hold = Duration::ms(2);
+  o.a.faults = f;
+  o.b.faults = f;
+  Pair p(o);
+  ASSERT_NE(p.server, nullptr);
+  const auto data = test::pattern(2 << 20, 5);
+  EXPECT_EQ(transfer(p.w, p.client, p.server, data, Duration::s(600)), data);
+  const auto back = test::pattern(1 << 20, 11);
+  EXPECT_EQ(transfer(p.w, p.server, p.client, back, Duration::s(600)), back);
+  const auto& ma = p.w.host("a").tcp().mib();
+  const auto& mb = p.w.host("b").tcp().mib();
+  if (im.loss > 0) {
+    EXPECT_GT(ma.retrans_segs + mb.retrans_segs, 0u);
+  }
+  RecordProperty("virtual_ms", std::to_string((p.w.now() - Instant::zero()).millis()));
+  std::printf("t=%lld ms retrans a=%llu b=%llu timeouts a=%llu b=%llu fast a=%llu b=%llu\n",
+              static_cast<long long>((p.w.now() - Instant::zero()).millis()),
+              static_cast<unsigned long long>(ma.retrans_segs),
+              static_cast<unsigned long long>(mb.retrans_segs),
+              static_cast<unsigned long long>(ma.tcp_timeouts),
+              static_cast<unsigned long long>(mb.tcp_timeouts),
+              static_cast<unsigned long long>(ma.fast_retrans),
+              static_cast<unsigned long long>(mb.fast_retrans));
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, TcpLossy,
+                         ::testing::Values(Impair{0.01, 0, 0, 0}, Impair{0.02, 0, 0, 0},
+                                           Impair{0.05, 0, 0, 0}, Impair{0.10, 0, 0, 0},
+                                           Impair{0, 0.05, 0, 0}, Impair{0, 0, 0.05, 0},
+                                           Impair{0, 0, 0, 0.02}, Impair{0.02, 0.05, 0.01, 0.005}));
+
 TEST(TcpBasic, ClosedPortIsRefused) {
   World w(3);
   test::two_hosts(w);
