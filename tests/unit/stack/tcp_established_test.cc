@@ -256,5 +256,42 @@ TEST(TcpEstablished, WakeupOnDataAndEstablishment) {
   EXPECT_NE(last & transport::kPollIn, 0u);
 }
 
+TEST(TcpEstablished, LifecycleCountersMatchTheWire) {
+  TcpHarness h;
+  Conn c = established(h);
+  h.send(c, kPshAck, pattern(100));
+  h.app_send(c, pattern(200));
+  h.send(c, kAck);
+  h.to_last_ack(c);
+  h.send(c, kAck);
+  h.run_for(Duration::s(1));
+  h.out(c);
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  const auto& m = h.mib();
+  // Every segment the peer sent counted in, every segment on the wire counted out (none of
+  // them a retransmission), and the open/close bookkeeping.
+  EXPECT_EQ(m.in_segs, h.segs_sent());
+  EXPECT_EQ(m.out_segs, h.segs_seen());
+  EXPECT_EQ(m.retrans_segs, 0u);
+  EXPECT_EQ(m.passive_opens, 1u);
+  EXPECT_EQ(m.active_opens, 0u);
+  EXPECT_EQ(m.attempt_fails, 0u);
+  EXPECT_EQ(m.estab_resets, 0u);
+  EXPECT_EQ(m.curr_estab, 0u);
+  EXPECT_EQ(m.out_rsts, 0u);
+  EXPECT_EQ(m.in_errs, 0u);
+  EXPECT_EQ(h.stack().telemetry().drops().total(), 0u) << h.stack().format_drops();
+}
+
+// DISABLED: engine bug. tcp_format.cc TcpLayer::format_snmp passes MaxConn as
+// static_cast<uint64_t>(-1) and prints 18446744073709551615; Linux's /proc/net/snmp prints
+// "-1" (RFC 4022 tcpMaxConn: -1 for a dynamic limit).
+TEST(TcpEstablished, DISABLED_SnmpMaxConnIsMinusOne) {
+  TcpHarness h;
+  std::string snmp = h.tcp().format_snmp();
+  auto second = snmp.substr(snmp.find('\n') + 1);
+  EXPECT_EQ(second.rfind("Tcp: 1 200 120000 -1 ", 0), 0u) << snmp;
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

@@ -210,7 +210,10 @@ class TcpHarness : public stacktest::HostHarness {
   uint64_t drops(DropReason r) { return stack().telemetry().drops().get(r); }
 
   // Injects one segment and lets the stack process it (and its answers cross the link).
-  void send(const Seg& s) { send_frame(tcp_frame(s)); }
+  void send(const Seg& s) {
+    ++segs_sent_;
+    send_frame(tcp_frame(s));
+  }
   void send_frame(const std::vector<uint8_t>& f) {
     if (f.empty()) return;
     inject(f);
@@ -242,6 +245,7 @@ class TcpHarness : public stacktest::HostHarness {
       auto r = TcpRepr::parse(*tv, wire::Ipv4Pseudo{f.ip->src, f.ip->dst});
       EXPECT_TRUE(r.ok()) << "ustack sent a TCP segment with a bad checksum or options";
       if (!r) continue;
+      ++segs_seen_;
       Out o{*f.ip, *r, {tv->payload().begin(), tv->payload().end()}, {}};
       o.datagram.assign(f.bytes.begin() + 14,
                         f.bytes.begin() + 14 + 20 + static_cast<long>(f.ip->payload_len));
@@ -274,6 +278,9 @@ class TcpHarness : public stacktest::HostHarness {
     EXPECT_TRUE(v.empty()) << why << describe(v);
   }
   std::vector<stacktest::Sent>& others() { return others_; }
+  // TCP segments the test injected with send(Seg) and ustack segments out() has parsed.
+  uint64_t segs_sent() const { return segs_sent_; }
+  uint64_t segs_seen() const { return segs_seen_; }
 
   // ---- getting a socket into a state -------------------------------------------------------
   TcpSocket* listen(uint16_t port = kPort, int backlog = 16) {
@@ -443,6 +450,8 @@ class TcpHarness : public stacktest::HostHarness {
 
  private:
   std::vector<stacktest::Sent> others_;
+  uint64_t segs_sent_ = 0;
+  uint64_t segs_seen_ = 0;
 };
 
 }  // namespace ustack::tcptest
