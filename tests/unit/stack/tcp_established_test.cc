@@ -293,5 +293,59 @@ TEST(TcpEstablished, DISABLED_SnmpMaxConnIsMinusOne) {
   EXPECT_EQ(second.rfind("Tcp: 1 200 120000 -1 ", 0), 0u) << snmp;
 }
 
+TEST(TcpEstablished, OutOfOrderFinTakesEffectWhenTheHoleFills) {
+  TcpHarness h;
+  Conn c = established(h);
+  uint32_t base = c.nxt;
+  Seg tail = c.seg(kFinAck, pattern(50, 2));
+  tail.seq = base + 50;
+  h.send(tail);
+  h.out(c);
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);  // the FIN is not in sequence yet
+  h.send(c, kPshAck, pattern(50, 1));
+  c.nxt = base + 101;
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().ack(), base + 101);  // the data and the FIN
+  EXPECT_EQ(c.s->state(), TcpState::kCloseWait);
+  EXPECT_EQ(c.s->rx_available(), 100u);
+}
+
+TEST(TcpEstablished, SequenceNumbersWrapAround) {
+  TcpHarness h;
+  Conn c;
+  c.irs = 0xffffff00u;  // the peer's stream crosses 2^32 after 255 bytes
+  c = h.passive_open(SynOpts{.ts = false}, nullptr, c);
+  auto p = pattern(1000);
+  h.send(c, kAck, std::vector<uint8_t>(p.begin(), p.begin() + 600));
+  h.send(c, kPshAck, std::vector<uint8_t>(p.begin() + 600, p.end()));
+  EXPECT_EQ(c.nxt, 0xffffff01u + 1000u);
+  EXPECT_EQ(c.s->rcv().nxt.v, c.nxt);
+  EXPECT_EQ(h.app_recv(c), p);
+  h.run_for(Duration::ms(300));
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().ack(), 0xffffff01u + 1000u);
+}
+
+TEST(TcpEstablished, OldSegmentDoesNotUpdateTheWindow) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ws = std::nullopt, .ts = false});
+  // SND.WL1/SND.WL2 (RFC 9293 §3.10.7.4 fifth check): a window update from a newer segment
+  // sticks; an older segment arriving late must not shrink the window again.
+  uint32_t s0 = c.nxt;
+  h.send(c, kAck, pattern(10));  // seq s0, window 65535
+  Seg newer = c.seg(kAck, pattern(10));
+  newer.win = 40000;
+  c.nxt += 10;
+  h.send(newer);  // seq s0 + 10
+  EXPECT_EQ(c.s->snd().wnd, 40000u);
+  Seg late = c.seg(kAck);
+  late.seq = s0;  // an old duplicate of the first segment's header, window 1000
+  late.win = 1000;
+  h.send(late);
+  EXPECT_EQ(c.s->snd().wnd, 40000u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

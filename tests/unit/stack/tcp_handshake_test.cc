@@ -130,13 +130,7 @@ TEST(TcpHandshake, SimultaneousOpen) {
 TEST(TcpHandshake, SimultaneousOpenCompletedByPlainAck) {
   TcpHarness h;
   Conn c;
-  h.connect(c);
-  Seg syn{.flags = kSyn, .seq = kPeerIss};
-  syn.dport = c.lport;
-  h.send(syn);
-  c.nxt = kPeerIss + 1;
-  h.one(c);
-  EXPECT_EQ(c.s->state(), TcpState::kSynReceived);
+  h.simultaneous_open(c);
   h.send(c, kAck);
   EXPECT_EQ(c.s->state(), TcpState::kEstablished);
 }
@@ -475,13 +469,7 @@ TEST(TcpHandshake, SynRetriesCanSpanThreeMinutes) {
 TEST(TcpHandshake, RstInSynReceivedFromActiveOpenCloses) {
   TcpHarness h;
   Conn c;
-  h.connect(c);
-  Seg syn{.flags = kSyn, .seq = kPeerIss};
-  syn.dport = c.lport;
-  h.send(syn);
-  c.nxt = kPeerIss + 1;
-  h.one(c);
-  ASSERT_EQ(c.s->state(), TcpState::kSynReceived);
+  h.simultaneous_open(c);
   // Reached from SYN-SENT (an active OPEN): a RST means "connection refused", CLOSED
   // (RFC 9293 §3.10.7.4 second check; MUST-11: SYN-RECEIVED remembers where it came from).
   h.send(c, kRst);

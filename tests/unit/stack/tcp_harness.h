@@ -374,6 +374,23 @@ class TcpHarness : public stacktest::HostHarness {
     return c;
   }
 
+  // CLOSED -> SYN-SENT -> SYN-RECEIVED by simultaneous open: connect(), then the peer's own
+  // SYN crosses ours; returns ustack's SYN-ACK (<SEQ=ISS><ACK=RCV.NXT>). The peer's ACK (or
+  // SYN-ACK) then makes it ESTABLISHED.
+  Out simultaneous_open(Conn& c) {
+    connect(c);
+    Seg syn{.flags = kSyn, .seq = c.irs, .sport = c.pport, .dport = c.lport};
+    syn.opts.mss = 1460;
+    send(syn);
+    c.nxt = c.irs + 1;
+    Out sa = one(c);
+    EXPECT_EQ(sa.flags(), kSynAck) << sa.str();
+    EXPECT_EQ(sa.seq(), c.iss);
+    EXPECT_EQ(sa.ack(), c.irs + 1);
+    EXPECT_EQ(c.s->state(), TcpState::kSynReceived);
+    return sa;
+  }
+
   // ESTABLISHED -> FIN-WAIT-1 (shutdown(SHUT_WR): the socket stays ours to inspect).
   Out to_fin_wait_1(Conn& c) {
     EXPECT_TRUE(c.s->shutdown(now(), transport::kShutWr).ok());

@@ -324,5 +324,27 @@ TEST(TcpRst, IllegalOptionLengthDropped) {
   EXPECT_EQ(c.s->state(), TcpState::kEstablished);
 }
 
+// RFC9293: SHLD-2
+TEST(TcpRst, RstCarryingDataStillResets) {
+  TcpHarness h;
+  Conn c = established(h);
+  h.send(c, kRst, std::vector<uint8_t>{'b', 'y', 'e'});  // RFC 9293 §3.5.3: RST may carry data
+  EXPECT_EQ(c.s->state(), TcpState::kClosed);
+  EXPECT_EQ(c.s->take_error(), ECONNRESET);
+}
+
+TEST(TcpRst, UrgentDataDeliveredInline) {
+  TcpHarness h;
+  Conn c = established(h);
+  // Urgent data is not supported: the octets are delivered in line (RFC 6093 §6 for new
+  // applications) and the urgent pointer is ignored.
+  Seg s = c.seg(TcpFlags{TcpFlag::kUrg, TcpFlag::kAck, TcpFlag::kPsh}, pattern(10));
+  s.urgent = 3;
+  c.nxt += 10;
+  h.send(s);
+  EXPECT_EQ(c.s->rx_available(), 10u);
+  EXPECT_EQ(h.app_recv(c), pattern(10));
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
