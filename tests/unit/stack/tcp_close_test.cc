@@ -339,5 +339,21 @@ TEST(TcpClose, ClosingRetransmitsFinUntilAcked) {
   EXPECT_EQ(c.s->state(), TcpState::kTimeWait);
 }
 
+TEST(TcpClose, TimeWaitHoldsThePortUnlessReuseaddr) {
+  TcpHarness h;
+  Conn c = h.active_open();
+  uint16_t port = c.lport;  // ephemeral, bound by connect()
+  // Linux (inet_bind_conflict): both sockets must have SO_REUSEADDR; the TIME-WAIT socket
+  // keeps the flag of the socket it was.
+  c.s->set_reuseaddr(true);
+  h.to_time_wait(c);
+  h.tcp().close(h.now(), c.s);
+  TcpSocket* a = h.tcp().open();
+  EXPECT_EQ(a->bind(kUs, port).error(), EADDRINUSE);
+  TcpSocket* b = h.tcp().open();
+  b->set_reuseaddr(true);
+  EXPECT_TRUE(b->bind(kUs, port).ok());  // SO_REUSEADDR binds over a TIME-WAIT
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

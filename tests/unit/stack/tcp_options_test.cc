@@ -235,5 +235,24 @@ TEST(TcpOptions, EmittedOptionsArePaddedWithZeros) {
   }
 }
 
+TEST(TcpOptions, AtMostThreeSackBlocksWithTimestamps) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.sack = true, .ts = true});
+  uint32_t base = c.nxt;
+  Out last;
+  for (uint32_t i = 0; i < 4; ++i) {  // four islands: 100..110, 200..210, 300..310, 400..410
+    Seg s = c.seg(kPshAck, pattern(10));
+    s.seq = base + 100 * (i + 1);
+    h.send(s);
+    last = h.one(c);
+  }
+  // 40 option bytes: timestamps (12 with NOPs) leave room for 3 blocks; the most recent first
+  // (RFC 2018 §4).
+  ASSERT_EQ(last.h.options.sack.size(), 3u);
+  EXPECT_EQ(last.h.options.sack[0], (wire::SackBlock{SeqNum{base + 400}, SeqNum{base + 410}}));
+  EXPECT_EQ(last.h.options.sack[1], (wire::SackBlock{SeqNum{base + 300}, SeqNum{base + 310}}));
+  EXPECT_EQ(last.h.options.sack[2], (wire::SackBlock{SeqNum{base + 200}, SeqNum{base + 210}}));
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

@@ -346,5 +346,24 @@ TEST(TcpRst, UrgentDataDeliveredInline) {
   EXPECT_EQ(h.app_recv(c), pattern(10));
 }
 
+// RFC9293: MAY-12
+// DISABLED: the engine answers every in-window RST/SYN with a challenge ACK. Expected (RFC 5961
+// §7: "An implementation SHOULD include an ACK throttling mechanism"; Linux
+// tcp_send_challenge_ack -> tcp_oow_rate_limited, tcp_invalid_ratelimit = 500 ms per socket,
+// plus the global tcp_challenge_ack_limit): a burst of 100 in-window RSTs within 10 ms draws
+// only a few challenge ACKs. Fix in tcp_input.cc (the three ++challenge_acks sites).
+TEST(TcpRst, DISABLED_ChallengeAcksAreRateLimited) {
+  TcpHarness h;
+  Conn c = established(h);
+  for (int i = 0; i < 100; ++i) {
+    Seg r = c.seg(kRst);
+    r.seq += 100 + static_cast<uint32_t>(i);
+    h.send(r);
+  }
+  auto v = h.out(c);
+  EXPECT_LE(v.size(), 2u) << v.size() << " challenge ACKs for 100 RSTs";
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
