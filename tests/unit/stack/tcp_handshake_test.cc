@@ -479,5 +479,49 @@ TEST(TcpHandshake, RstInSynReceivedFromActiveOpenCloses) {
   EXPECT_EQ(h.mib().attempt_fails, 1u);
 }
 
+TEST(TcpHandshake, UserMssLowersAdvertisedMss) {
+  TcpHarness h;
+  TcpSocket* l = h.tcp().open();
+  l->set_mss(1000);  // TCP_MAXSEG before listen
+  ASSERT_TRUE(l->bind(kUs, kPort).ok());
+  ASSERT_TRUE(l->listen(4).ok());
+  Conn c;
+  c.listener = l;
+  Out sa = h.syn_to_listener(c, SynOpts{.ts = false});
+  EXPECT_EQ(sa.h.options.mss, 1000);
+  h.send(c, kAck);
+  auto s = l->accept();
+  ASSERT_TRUE(s.ok());
+  c.s = *s;
+  c.s->set_nodelay(true);
+  auto v = h.app_send(c, pattern(3000));
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.front().data.size(), 1000u);  // our own limit applies to what we send, too
+}
+
+TEST(TcpHandshake, CallsBeforeConnectAndDataQueuedInSynSent) {
+  TcpHarness h;
+  TcpSocket* s = h.tcp().open();
+  std::array<uint8_t, 4> b{};
+  EXPECT_EQ(s->recv(h.now(), b).error(), ENOTCONN);
+  EXPECT_EQ(s->send(h.now(), pattern(4)).error(), ENOTCONN);
+  Conn c;
+  h.connect(c);
+  uint32_t mask = 0;
+  c.s->set_wakeup([&](Instant, uint32_t m) { mask = m; });
+  // Data written in SYN-SENT waits for the handshake (tcp.h: "data may be queued in SYN-SENT").
+  auto r = c.s->send(h.now(), pattern(20));
+  ASSERT_TRUE(r.ok());
+  h.silent("no data before the handshake completes");
+  Seg sa{.flags = kSynAck, .seq = kPeerIss, .ack = c.iss + 1, .dport = c.lport};
+  sa.opts.mss = 1460;
+  h.send(sa);
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().data, pattern(20)) << describe(v);
+  EXPECT_EQ(v.back().seq(), c.iss + 1);
+  EXPECT_NE(mask & transport::kPollOut, 0u);  // the wakeup told the application
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

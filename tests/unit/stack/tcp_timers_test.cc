@@ -305,5 +305,53 @@ TEST(TcpTimers, KeepaliveUnansweredTimesOut) {
   EXPECT_EQ(h.mib().curr_estab, 0u);
 }
 
+// RFC9293: MUST-20, SHLD-11, MUST-19
+TEST(TcpTimers, RtoCappedAt120sAndDefaultRetries2GivesUpAfter925s) {
+  TcpHarness h;
+  ASSERT_EQ(h.cfg().retries2, 15);
+  Conn c = established(h);
+  Instant t0 = h.now();
+  h.app_send(c, pattern(10));
+  std::vector<Instant> at;
+  while (c.s->state() == TcpState::kEstablished && h.now() < t0 + Duration::s(2000)) {
+    h.run_for(Duration::ms(100));
+    for (const auto& o : h.out(c)) {
+      if (!o.data.empty()) at.push_back(h.now());
+    }
+  }
+  EXPECT_EQ(at.size(), 15u);  // 15 retransmissions, then the 16th expiry gives up
+  for (size_t i = 1; i < at.size(); ++i) {
+    EXPECT_LE((at[i] - at[i - 1]).millis(), 120'000 + 200) << "RTO above 120 s at " << i;
+  }
+  // 0.2 * (2^10 - 1) s + 6 * 120 s = 924.6 s, as Linux's tcp_retries2 = 15 with a 200 ms RTO.
+  Duration total = h.now() - t0;
+  EXPECT_GE(total.millis(), 920'000);
+  EXPECT_LE(total.millis(), 930'000);
+  EXPECT_EQ(c.s->take_error(), ETIMEDOUT);
+}
+
+TEST(TcpTimers, SynAckRetriesDefaultGiveUpAfter63s) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Conn c;
+  c.listener = l;
+  Instant t0 = h.now();
+  h.syn_to_listener(c);
+  h.run_until(t0 + Duration::s(62));
+  EXPECT_EQ(h.tcp().requests(), 1u);
+  h.run_until(t0 + Duration::s(64));
+  EXPECT_EQ(h.tcp().requests(), 0u);  // 1 + 2 + 4 + 8 + 16 + 32 s with synack_retries = 5
+  EXPECT_EQ(h.out().size(), 5u);
+}
+
+TEST(TcpTimers, FinWait2WithoutOrphanHasNoTimeout) {
+  TcpHarness h;
+  Conn c = established(h);
+  h.to_fin_wait_2(c);
+  h.run_for(Duration::s(600));  // tcp_fin_timeout applies to orphans only
+  EXPECT_EQ(c.s->state(), TcpState::kFinWait2);
+  h.silent();
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
