@@ -523,5 +523,111 @@ TEST(TcpHandshake, CallsBeforeConnectAndDataQueuedInSynSent) {
   EXPECT_NE(mask & transport::kPollOut, 0u);  // the wakeup told the application
 }
 
+TEST(TcpHandshake, HandshakeAckCarryingDataAndFin) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Conn c;
+  c.listener = l;
+  h.syn_to_listener(c, SynOpts{.ts = false});
+  // The third segment of the handshake carries data and the peer's FIN.
+  h.send(c, kFinAck, pattern(30));
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().ack(), kPeerIss + 1 + 30 + 1);
+  auto a = l->accept();
+  ASSERT_TRUE(a.ok());
+  c.s = *a;
+  EXPECT_EQ(c.s->state(), TcpState::kCloseWait);
+  EXPECT_EQ(h.app_recv(c), pattern(30));
+  std::array<uint8_t, 4> b{};
+  EXPECT_EQ(c.s->recv(h.now(), b).value_or(99), 0u);
+}
+
+TEST(TcpHandshake, SynAckCarryingDataIsDelivered) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  Seg sa{.flags = kSynAck, .seq = kPeerIss, .ack = c.iss + 1, .dport = c.lport, .data = pattern(5)};
+  h.send(sa);
+  // RFC 9293 §3.10.7.3: "If there are other controls or text in the segment, then continue
+  // processing at the sixth step": the text is taken (Linux drops it without TCP Fast Open).
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.back().flags(), kAck);
+  EXPECT_EQ(v.back().ack(), kPeerIss + 1 + 5);
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);
+  EXPECT_EQ(h.app_recv(c), pattern(5));
+}
+
+// RFC9293: MUST-58
+// DISABLED: the engine answers a SYN-ACK carrying data with two ACKs back to back
+// (<ACK=IRS+1>, then <ACK=IRS+1+len>; tcp_input.cc TcpSocket::rcv_syn_sent sends the handshake
+// ACK before the text is processed). Expected (RFC 9293 §3.10.7.3 "continue processing at the
+// sixth step", MUST-58 aggregate ACKs): one ACK covering SYN and text.
+TEST(TcpHandshake, DISABLED_SynAckWithDataAnsweredByOneAck) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  Seg sa{.flags = kSynAck, .seq = kPeerIss, .ack = c.iss + 1, .dport = c.lport, .data = pattern(5)};
+  h.send(sa);
+  Out a = h.one(c);
+  EXPECT_EQ(a.ack(), kPeerIss + 1 + 5);
+}
+
+TEST(TcpHandshake, CloseInSynSentSendsNothing) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  size_t n = h.tcp().sockets();
+  h.tcp().close(h.now(), c.s);
+  h.silent("nothing to say in SYN-SENT: not synchronized (RFC 9293 §3.10.4)");
+  EXPECT_EQ(h.tcp().sockets(), n - 1);
+  // The peer's late SYN-ACK now finds no socket: <SEQ=SEG.ACK><CTL=RST>.
+  Seg sa{.flags = kSynAck, .seq = kPeerIss, .ack = c.iss + 1, .dport = c.lport};
+  h.send(sa);
+  Out r = h.one();
+  EXPECT_EQ(r.flags(), kRst);
+  EXPECT_EQ(r.seq(), c.iss + 1);
+}
+
+TEST(TcpHandshake, AbortInSynSentSendsNoRst) {
+  TcpHarness h;
+  Conn c;
+  h.connect(c);
+  h.tcp().abort(h.now(), c.s);
+  h.silent("RST only in synchronized states");
+}
+
+// DISABLED: shutdown(SHUT_WR) in SYN-RECEIVED sends nothing; the FIN waits for ESTABLISHED
+// (tcp_socket.cc TcpSocket::shutdown -> send_fin). Expected (RFC 9293 §3.10.4 CLOSE in
+// SYN-RECEIVED: "If no SENDs have been issued and there is no pending data to send, then form a
+// FIN segment and send it, and enter FIN-WAIT-1 state"; Linux tcp_close_state:
+// SYN_RECV -> FIN_WAIT1 | TCP_ACTION_FIN): the FIN at once, FIN-WAIT-1.
+TEST(TcpHandshake, DISABLED_ShutdownInSynReceivedSendsFin) {
+  TcpHarness h;
+  Conn c;
+  h.simultaneous_open(c);
+  ASSERT_TRUE(c.s->shutdown(h.now(), transport::kShutWr).ok());
+  auto v = h.out(c);
+  ASSERT_EQ(v.size(), 1u) << describe(v);
+  EXPECT_TRUE(v[0].flags().fin());
+  EXPECT_EQ(v[0].seq(), c.iss + 1);
+  EXPECT_EQ(c.s->state(), TcpState::kFinWait1);
+}
+
+TEST(TcpHandshake, ShutdownInSynReceivedFinLeavesByEstablished) {
+  TcpHarness h;
+  Conn c;
+  h.simultaneous_open(c);
+  ASSERT_TRUE(c.s->shutdown(h.now(), transport::kShutWr).ok());
+  h.out(c);
+  h.send(c, kAck);  // completes the handshake
+  auto v = h.out(c);
+  ASSERT_FALSE(v.empty()) << "the FIN must leave once the connection is established";
+  EXPECT_TRUE(v.back().flags().fin()) << describe(v);
+  EXPECT_EQ(v.back().seq(), c.iss + 1);
+  EXPECT_EQ(c.s->state(), TcpState::kFinWait1);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

@@ -347,5 +347,24 @@ TEST(TcpListen, ListenErrorsAndBacklogCap) {
   EXPECT_GE(a->local_port(), TcpLayer::kEphemeralLo);
 }
 
+TEST(TcpListen, DataOnSynIsEitherAckedAndKeptOrLeftForRetransmission) {
+  TcpHarness h;
+  TcpSocket* l = h.listen();
+  Seg syn{.flags = kSyn, .seq = kPeerIss, .data = pattern(20)};
+  syn.opts.mss = 1460;
+  h.send(syn);
+  Out sa = h.one();
+  ASSERT_EQ(sa.flags(), kSynAck);
+  // RFC 9293 allows queueing SYN text until ESTABLISHED; Linux (no Fast Open) ignores it and
+  // the peer retransmits. What the SYN-ACK acknowledges must match what is delivered.
+  bool kept = sa.ack() == kPeerIss + 1 + 20;
+  EXPECT_TRUE(kept || sa.ack() == kPeerIss + 1) << sa.str();
+  Seg ack{.flags = kAck, .seq = sa.ack(), .ack = sa.seq() + 1};
+  h.send(ack);
+  auto a = l->accept();
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*a)->rx_available(), kept ? 20u : 0u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
