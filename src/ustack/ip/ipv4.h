@@ -171,6 +171,9 @@ class Ipv4Layer final : public link::EtherHandler {
   void icmp_send(Instant now, const PacketBuffer& offending, uint8_t type, uint8_t code,
                  uint16_t mtu = 0);
 
+  // nf_send_reset (REJECT --reject-with tcp-reset): the RST answering the TCP segment
+  // `offending` (data() at its IPv4 header) as RFC 9293 §3.10.7.1 builds it.
+  void send_tcp_reset(Instant now, const PacketBuffer& offending);
   // ---- ping (an ICMP echo client: tests, benchmarks, `ustack` tools) ---------------------
   using EchoReplyFn = std::function<void(Instant now, wire::Ipv4Addr from, uint16_t ident,
                                          uint16_t seq, std::span<const uint8_t> data)>;

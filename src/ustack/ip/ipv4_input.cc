@@ -97,10 +97,9 @@ bool Ipv4Layer::run_hook(Instant now, filter::Hook h, std::string_view in, std::
         code = DstUnreachable::kAdminProhibited;
         break;
       case RejectWith::kTcpReset:
-        // TODO(issue 4): TCP sends the RST; until TCP exists, port unreachable as iptables
-        // does for non-TCP packets.
-        code = DstUnreachable::kPortUnreachable;
-        break;
+        send_tcp_reset(now, *pkt);
+        pkt.reset();
+        return false;
     }
     // A REJECT on LOCAL_OUT/POST_ROUTING of our own packet reports to ourselves (looped back).
     icmp_send(now, *pkt, wire::to_u8(wire::IcmpType::kDstUnreachable), static_cast<uint8_t>(code));

@@ -4,6 +4,7 @@
 
 #include "host_harness.h"
 #include "ustack/filter/netfilter.h"
+#include "ustack/wire/tcp.h"
 
 namespace ustack::stacktest {
 namespace {
@@ -347,6 +348,55 @@ TEST(Ipv4, NetfilterInputDropAndReject) {
   EXPECT_EQ(nf.chain(filter::Hook::kLocalIn).rules[1].packets, 1u);
   EXPECT_EQ(drops(h, DropReason::kFilter), 2u);
   EXPECT_EQ(h.stack().udp().stats().no_ports, 0u);  // dropped before UDP saw it
+}
+
+// RFC 9293 §3.10.7.1 via netfilter (Linux nf_send_reset): REJECT --reject-with tcp-reset
+// answers a SYN with <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK> and an ACK with <SEQ=SEG.ACK><CTL=RST>,
+// with a valid checksum, and never answers a RST. TCP itself never sees the segments.
+TEST(Ipv4, RejectWithTcpResetSendsTheRstAClosedPortWould) {
+  HostHarness h;
+  ASSERT_TRUE(h.stack()
+                  .netfilter()
+                  .apply(*filter::parse_command(
+                      "-A INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset"))
+                  .ok());
+  auto tcp = [&](wire::TcpFlags flags, uint32_t seq, uint32_t ack, size_t len) {
+    wire::TcpRepr t;
+    t.src_port = 5555;
+    t.dst_port = 22;
+    t.seq = wire::SeqNum{seq};
+    t.ack = wire::SeqNum{ack};
+    t.flags = flags;
+    t.window = 1000;
+    std::vector<uint8_t> d(t.buffer_len(len), 0xab);
+    t.emit(d, wire::Ipv4Pseudo{kPeer, kUs});
+    return d;
+  };
+  using wire::TcpFlag;
+  h.inject(Pkt{.proto = 6, .payload = tcp(wire::TcpFlags{TcpFlag::kSyn}, 1000, 0, 0)});
+  h.inject(Pkt{.proto = 6, .payload = tcp(wire::TcpFlags{TcpFlag::kAck}, 7, 4242, 10)});
+  h.inject(Pkt{.proto = 6, .payload = tcp(wire::TcpFlags{TcpFlag::kRst}, 7, 0, 0)});
+  h.run_for(Duration::ms(1));
+  auto out = h.take();
+  ASSERT_EQ(out.size(), 2u);
+  auto parse = [](const Sent& s) {
+    auto v = wire::TcpView::parse(s.l4().first(s.ip->payload_len));
+    EXPECT_TRUE(v.ok());
+    auto r = wire::TcpRepr::parse(*v, wire::Ipv4Pseudo{kUs, kPeer});
+    EXPECT_TRUE(r.ok()) << "checksum";
+    return *r;
+  };
+  wire::TcpRepr a = parse(out[0]);
+  EXPECT_EQ(a.flags, (wire::TcpFlags{TcpFlag::kRst, TcpFlag::kAck}));
+  EXPECT_EQ(a.seq.v, 0u);
+  EXPECT_EQ(a.ack.v, 1001u);
+  EXPECT_EQ(a.src_port, 22);
+  EXPECT_EQ(a.dst_port, 5555);
+  wire::TcpRepr b = parse(out[1]);
+  EXPECT_EQ(b.flags, wire::TcpFlags{TcpFlag::kRst});
+  EXPECT_EQ(b.seq.v, 4242u);
+  EXPECT_EQ(h.stack().tcp().mib().in_segs, 0u);
+  EXPECT_EQ(drops(h, DropReason::kFilter), 3u);
 }
 
 TEST(Ipv4, FragmentedEchoReassembledAndReplyFragmented) {
