@@ -366,5 +366,28 @@ TEST(TcpListen, DataOnSynIsEitherAckedAndKeptOrLeftForRetransmission) {
   EXPECT_EQ((*a)->rx_available(), kept ? 20u : 0u);
 }
 
+TEST(TcpListen, OddFlagCombinations) {
+  TcpHarness h;
+  h.listen();
+  // SYN+FIN to a listener: dropped, as Linux does (no SYN-ACK).
+  h.send(Seg{.flags = TcpFlags{TcpFlag::kSyn, TcpFlag::kFin}, .seq = 1});
+  h.silent();
+  EXPECT_EQ(h.tcp().requests(), 0u);
+  EXPECT_EQ(h.drops(DropReason::kTcpFlags), 1u);
+  // A segment with no flags at all to a closed port: not a RST, so it draws
+  // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 §3.10.7.1).
+  h.send(Seg{.flags = TcpFlags{}, .seq = 50, .dport = 81, .data = pattern(4)});
+  Out r = h.one();
+  EXPECT_EQ(r.flags(), kRstAck) << r.str();
+  EXPECT_EQ(r.seq(), 0u);
+  EXPECT_EQ(r.ack(), 54u);
+  // FIN+PSH+URG ("xmas") to a closed port: the same rule, FIN counts one.
+  h.send(
+      Seg{.flags = TcpFlags{TcpFlag::kFin, TcpFlag::kPsh, TcpFlag::kUrg}, .seq = 70, .dport = 81});
+  Out x = h.one();
+  EXPECT_EQ(x.flags(), kRstAck) << x.str();
+  EXPECT_EQ(x.ack(), 71u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

@@ -217,5 +217,55 @@ TEST(TcpRecovery, SoftIcmpErrorReportedWhenRetriesRunOut) {
   EXPECT_TRUE(late == ETIMEDOUT || late == EHOSTUNREACH) << late;
 }
 
+// RFC9293: MUST-19
+TEST(TcpRecovery, AfterRtoTheRestIsResentInSlowStart) {
+  TcpHarness h;
+  Conn c = established(h);
+  uint32_t una = c.iss + 1;
+  auto v = h.app_send(c, pattern(1460 * 4));
+  ASSERT_EQ(v.size(), 4u);
+  h.run_for(Duration::ms(250));
+  auto r = h.out(c);
+  ASSERT_EQ(r.size(), 1u) << describe(r);  // the RTO resends the head only
+  EXPECT_EQ(r[0].seq(), una);
+  // The head's ACK: cwnd 2 segments (slow start), the next two lost ones go again.
+  h.send(dup_ack(c, una + 1460));
+  auto r2 = h.out(c);
+  ASSERT_EQ(r2.size(), 2u) << describe(r2);
+  EXPECT_EQ(r2[0].seq(), una + 1460);
+  EXPECT_EQ(r2[1].seq(), una + 2 * 1460);
+  EXPECT_EQ(h.mib().retrans_segs, 3u);
+  h.send(dup_ack(c, una + 3 * 1460));
+  auto r3 = h.out(c);
+  ASSERT_FALSE(r3.empty());
+  EXPECT_EQ(r3[0].seq(), una + 3 * 1460);
+  h.send(dup_ack(c, una + 4 * 1460));
+  EXPECT_EQ(c.s->tx_queued(), 0u);
+  EXPECT_EQ(c.s->info().ca_state, transport::CaState::kOpen);
+}
+
+// RFC9293: MUST-19
+TEST(TcpRecovery, DupAcksInflateCwndAndReleaseNewData) {
+  TcpHarness h;
+  Conn c = established(h);
+  uint32_t una = c.iss + 1;
+  auto v = h.app_send(c, pattern(1460 * 20));
+  ASSERT_EQ(v.size(), 10u);
+  // RFC 5681 §3.2 steps 2-4: after the third duplicate, cwnd = ssthresh + 3 SMSS and each
+  // further duplicate adds one SMSS; once cwnd exceeds what is in flight, new data goes.
+  for (int i = 0; i < 3; ++i) h.send(dup_ack(c, una));
+  auto r = h.out(c);
+  ASSERT_FALSE(r.empty());
+  EXPECT_EQ(r[0].seq(), una);
+  uint32_t newest = una + 1460 * 10;
+  bool new_data = false;
+  for (int i = 0; i < 9; ++i) {  // the other segments of the window arrive at the peer
+    h.send(dup_ack(c, una));
+    for (const auto& o : h.out(c)) new_data |= SeqNum{o.seq()} >= SeqNum{newest};
+  }
+  EXPECT_TRUE(new_data) << "no new data sent during fast recovery";
+  EXPECT_EQ(h.mib().fast_retrans, 1u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
