@@ -365,5 +365,38 @@ TEST(TcpRst, DISABLED_ChallengeAcksAreRateLimited) {
   EXPECT_EQ(c.s->state(), TcpState::kEstablished);
 }
 
+TEST(TcpRst, SynCheckComesBeforeAckCheck) {
+  TcpHarness h;
+  Conn c = established(h);
+  // In window, SYN set, and an ACK for data never sent: the fourth check (SYN: challenge ACK)
+  // acts before the fifth (ACK acceptability) could.
+  Seg s = c.seg(TcpFlags{TcpFlag::kSyn, TcpFlag::kAck});
+  s.ack = c.rcv + 5000;
+  h.send(s);
+  Out a = h.one(c);
+  EXPECT_EQ(a.flags(), kAck);
+  EXPECT_EQ(h.drops(DropReason::kTcpSynInvalid), 1u) << h.stack().format_drops();
+  EXPECT_EQ(h.drops(DropReason::kTcpAckUnsent), 0u);
+  EXPECT_EQ(c.s->state(), TcpState::kEstablished);
+}
+
+TEST(TcpRst, PawsComesBeforeTheSequenceCheck) {
+  TcpHarness h;
+  Conn c = h.passive_open(SynOpts{.ts = true});
+  h.send(c, kPshAck, pattern(10));
+  h.run_for(Duration::ms(300));
+  h.out(c);
+  // RFC 7323 §5.3: R1 (PAWS) is applied before RFC 9293's acceptability test: an old TSval on
+  // an out-of-window segment is a PAWS drop (answered with an ACK).
+  Seg s = c.seg(kPshAck, pattern(10));
+  s.seq += 0x1000000;
+  s.opts.timestamps->tsval = c.tsval - 100;
+  h.send(s);
+  Out a = h.one(c);
+  EXPECT_EQ(a.flags(), kAck);
+  EXPECT_EQ(h.drops(DropReason::kTcpPaws), 1u) << h.stack().format_drops();
+  EXPECT_EQ(h.mib().paws_estab, 1u);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest

@@ -317,5 +317,30 @@ TEST(TcpWindow, DISABLED_SenderFillsASmallPeersWindowEveryRoundTrip) {
   EXPECT_EQ(bytes, 1000u);
 }
 
+// RFC9293: MUST-66
+TEST(TcpWindow, AckFieldProcessedWhileOurWindowIsZero) {
+  TcpHarness h;
+  TcpSocket* l = h.tcp().open();
+  l->set_rcvbuf(2048);
+  ASSERT_TRUE(l->bind(kUs, kPort).ok());
+  ASSERT_TRUE(l->listen(4).ok());
+  Conn c = h.passive_open(SynOpts{.ws = std::nullopt, .ts = false}, l);
+  for (int i = 0; i < 64 && c.s->rcv().wnd > 0; ++i) {
+    h.send(c, kPshAck, pattern(std::min<uint32_t>(c.s->rcv().wnd, 536)));
+    h.run_for(Duration::ms(250));
+    h.out(c);
+  }
+  ASSERT_EQ(c.s->rcv().wnd, 0u);
+  c.s->set_nodelay(true);
+  auto v = h.app_send(c, pattern(100));
+  ASSERT_EQ(v.size(), 1u);
+  // The peer's next segment carries data (unacceptable: our window is zero) and acknowledges
+  // ours: "special allowance should be made to accept valid ACKs" (RFC 9293 §3.10.7.4).
+  Seg s = c.seg(kPshAck, pattern(10));
+  h.send(s);
+  EXPECT_EQ(c.s->tx_queued(), 0u) << "the ACK was ignored because the text did not fit";
+  EXPECT_EQ(c.s->snd().una.v, c.iss + 1 + 100);
+}
+
 }  // namespace
 }  // namespace ustack::tcptest
