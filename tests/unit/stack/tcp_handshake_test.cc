@@ -331,6 +331,11 @@ TEST(TcpHandshake, MssClampedToRouteMtu) {
   ASSERT_FALSE(v.empty());
   for (const auto& o : v) EXPECT_LE(o.data.size(), 1360u) << o.str();
   EXPECT_EQ(v.front().data.size(), 1360u);
+  // The active side too: connect()'s SYN advertises the route's MMS_R.
+  Conn d;
+  d.pport = 41000;
+  Out syn = h.connect(d);
+  EXPECT_EQ(syn.h.options.mss, 1360);
 }
 
 // RFC9293: MUST-15, MUST-16
