@@ -416,6 +416,7 @@ class TcpLayer final : public ip::L4Handler {
   void request_rcv(Instant now, TcpRequest& r, TcpSocket::Segment& seg);
   TcpSocket* create_child(Instant now, TcpSocket& l, const TcpRequest& r);
   void child_established(Instant now, TcpSocket& c);
+  void finish_child(Instant now, TcpSocket& c, TcpSocket::Segment& seg);
   void send_synack(Instant now, const TcpRequest& r, bool cookie);
   void on_synack_timer(TcpRequest& r, Instant now);
   void drop_request(TcpRequest& r);

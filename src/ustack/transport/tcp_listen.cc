@@ -84,7 +84,7 @@ void TcpLayer::listen_rcv(Instant now, TcpSocket& l, TcpSocket::Segment& seg,
         TcpSocket* c = create_child(now, l, r);
         // The ACK's window is scaled (it is not a SYN); create_child took it as raw.
         c->snd_.wnd = static_cast<uint32_t>(seg.h.window) << c->snd_.wscale;
-        c->segment_arrives(now, seg);
+        finish_child(now, *c, seg);
         return;
       }
       if (last_cookie_ != Instant{} && now - last_cookie_ < SynCookies::kPeriod * 2)
@@ -260,6 +260,23 @@ void TcpLayer::request_rcv(Instant now, TcpRequest& r, TcpSocket::Segment& seg) 
     send_reset(now, seg);  // <SEQ=SEG.ACK><CTL=RST>
     return;
   }
+  // tcp_check_req: the ACK must be in the window our SYN-ACK offered (else an ACK and a drop,
+  // the request stays) and pass PAWS; only then does the full socket exist.
+  const uint32_t wnd = static_cast<uint32_t>(std::min<size_t>(r.listener->rcvbuf_, 65535));
+  const uint32_t seg_len = static_cast<uint32_t>(seg.len) + (f.fin() ? 1 : 0);
+  const SeqNum rcv_nxt = r.irs + 1;
+  const bool in_wnd = seg_len == 0 ? wire::in_window(seg.h.seq, rcv_nxt, wnd)
+                                   : wire::in_window(seg.h.seq, rcv_nxt, wnd) ||
+                                         wire::in_window(seg.h.seq + (seg_len - 1), rcv_nxt, wnd);
+  const auto& ts = seg.h.options.timestamps;
+  const bool paws_bad = r.ts_ok && ts && static_cast<int32_t>(ts->tsval - r.ts_recent) < 0;
+  if (!in_wnd || paws_bad) {
+    if (paws_bad) ++mib_.paws_estab;
+    tel_.drop(now, Layer::kTcp, paws_bad ? DropReason::kTcpPaws : DropReason::kTcpOutOfWindow,
+              seg.id);
+    send_synack(now, r, false);  // Linux answers with an ACK; the SYN-ACK says the same
+    return;
+  }
   TcpSocket& l = *r.listener;
   if (accept_queue_full(l)) {
     ++mib_.listen_overflows;
@@ -270,7 +287,18 @@ void TcpLayer::request_rcv(Instant now, TcpRequest& r, TcpSocket::Segment& seg) 
   }
   TcpSocket* c = create_child(now, l, r);
   drop_request(r);
-  c->segment_arrives(now, seg);
+  finish_child(now, *c, seg);
+}
+
+// The handshake's ACK runs through the child's normal input path (tcp_child_process).
+void TcpLayer::finish_child(Instant now, TcpSocket& c, TcpSocket::Segment& seg) {
+  c.segment_arrives(now, seg);
+  if (c.state_ == TcpState::kSynReceived) {
+    // The callers checked everything that could keep it half-open; a child stuck there would
+    // have no timer, so it must not outlive this segment.
+    c.send_rst_active(now);
+    c.done(now);
+  }
 }
 
 // tcp_create_openreq_child: the full socket, in SYN-RECEIVED, from what the request kept. The

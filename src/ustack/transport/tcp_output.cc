@@ -258,12 +258,13 @@ void TcpSocket::ack_sent(Instant /*now*/) {
 void TcpSocket::send_ack(Instant now) {
   if (state_ == TcpState::kClosed || state_ == TcpState::kListen || state_ == TcpState::kSynSent)
     return;
-  send_control(now, TcpFlags{TcpFlag::kAck}, snd_.nxt);
+  send_control(now, TcpFlags{TcpFlag::kAck}, snd_max_);
 }
 
-// tcp_send_active_reset: <SEQ=SND.NXT><CTL=RST,ACK>.
+// tcp_send_active_reset: <SEQ=SND.NXT><CTL=RST,ACK> (SND.MAX: after an RTO rewound SND.NXT,
+// the highest number sent is what the peer most likely expects).
 void TcpSocket::send_rst_active(Instant now) {
-  send_control(now, TcpFlags{TcpFlag::kRst, TcpFlag::kAck}, snd_.nxt);
+  send_control(now, TcpFlags{TcpFlag::kRst, TcpFlag::kAck}, snd_max_);
 }
 
 // tcp_connect / tcp_send_synack for a simultaneous open: the SYN is an skb on the write queue
