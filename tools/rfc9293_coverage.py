@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""tools/rfc9293_coverage.py — which RFC 9293 requirements (Appendix B's MUST/SHLD/MAY IDs) the
+TCP tests cover, collected from the tags the tests carry:
+
+    // RFC9293: MUST-10, SHLD-4
+    TEST(TcpHandshake, SimultaneousOpen) {
+
+A tag belongs to the first TEST/TEST_F/TEST_P after it. Requirements no test covers are listed
+with the reason from tools/rfc9293_uncovered.csv (req_id,reason) when there is one.
+
+  rfc9293_coverage.py --check            fail if a tag names an ID that is not in the csv, a tag
+                                         is not followed by a test, or the uncovered list names
+                                         an unknown ID (the ctest unit.rfc9293_coverage)
+  rfc9293_coverage.py                    print the coverage table (markdown)
+  rfc9293_coverage.py --write FILE       replace the part of FILE between
+                                         <!-- rfc9293-coverage:begin --> and ...:end --> with it
+"""
+import argparse
+import csv
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CSV = os.path.join(ROOT, "docs", "rfc9293_requirements.csv")
+UNCOVERED = os.path.join(ROOT, "tools", "rfc9293_uncovered.csv")
+TESTS = os.path.join(ROOT, "tests")
+BEGIN = "<!-- rfc9293-coverage:begin -->"
+END = "<!-- rfc9293-coverage:end -->"
+
+TAG_RE = re.compile(r"^\s*//\s*RFC9293:\s*(.*)$")
+ID_RE = re.compile(r"^(MUST|SHLD|MAY|REC)-\d+$")
+TEST_RE = re.compile(r"^\s*TEST(?:_F|_P)?\(\s*(\w+)\s*,\s*(\w+)\s*\)")
+
+
+def load_requirements(path):
+    """req_id -> list of (section, feature, level); an ID can have several rows."""
+    reqs = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            reqs.setdefault(row["req_id"].strip(), []).append(
+                (row["section"].strip(), row["feature"].strip(), row["level"].strip()))
+    return reqs
+
+
+def load_uncovered(path):
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            out[row["req_id"].strip()] = row["reason"].strip()
+    return out
+
+
+def collect_tags(root):
+    """Returns (id -> [(test, file, disabled)], errors)."""
+    cover, errors = {}, []
+    for dirpath, _, files in os.walk(root):
+        for name in sorted(files):
+            if not name.endswith((".cc", ".h")):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, ROOT)
+            with open(path, encoding="utf-8") as f:
+                lines = f.readlines()
+            pending = []  # (line number, ids)
+            for i, line in enumerate(lines, 1):
+                m = TAG_RE.match(line)
+                if m:
+                    ids = [x.strip() for x in m.group(1).split(",") if x.strip()]
+                    for x in ids:
+                        if not ID_RE.match(x):
+                            errors.append(f"{rel}:{i}: '{x}' is not a requirement ID")
+                    pending.append((i, ids))
+                    continue
+                t = TEST_RE.match(line)
+                if t and pending:
+                    test = f"{t.group(1)}.{t.group(2)}"
+                    disabled = t.group(2).startswith("DISABLED_")
+                    for _, ids in pending:
+                        for x in ids:
+                            cover.setdefault(x, []).append((test, rel, disabled))
+                    pending = []
+            for ln, _ in pending:
+                errors.append(f"{rel}:{ln}: RFC9293 tag not followed by a TEST")
+    return cover, errors
+
+
+def id_key(x):
+    kind, num = x.split("-")
+    return ({"MUST": 0, "SHLD": 1, "REC": 2, "MAY": 3}.get(kind, 9), int(num))
+
+
+def collect_disabled(root):
+    """Every DISABLED_ test in the TCP test files, tagged or not: (test, file)."""
+    out = []
+    for dirpath, _, files in os.walk(root):
+        for name in sorted(files):
+            if not (name.startswith("tcp_") and name.endswith("_test.cc")):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    t = TEST_RE.match(line)
+                    if t and t.group(2).startswith("DISABLED_"):
+                        out.append((f"{t.group(1)}.{t.group(2)}", os.path.relpath(path, ROOT)))
+    return sorted(out)
+
+
+def table(reqs, cover, uncovered, disabled=()):
+    out = []
+    musts = [x for x in reqs if x.startswith("MUST-")]
+    covered_musts = [x for x in musts if any(not d for _, _, d in cover.get(x, []))]
+    covered_all = [x for x in reqs if any(not d for _, _, d in cover.get(x, []))]
+    out.append(f"MUSTs covered by at least one passing test: **{len(covered_musts)} of "
+               f"{len(musts)}**; all requirement IDs: {len(covered_all)} of {len(reqs)}. "
+               "Generated by `tools/rfc9293_coverage.py --write docs/conformance.md` from the "
+               "`// RFC9293:` tags in the tests.")
+    out.append("")
+    if disabled:
+        out.append("Disabled tests (the engine disagrees; each states the expected behaviour): " +
+                   ", ".join(f"`{t}`" for t, _ in disabled) + ".")
+        out.append("")
+    out.append("| ID | level | requirement | tests | status |")
+    out.append("|---|---|---|---|---|")
+    for x in sorted(reqs, key=id_key):
+        rows = reqs[x]
+        level = rows[0][2]
+        feature = "; ".join(f"{s}: {f}".replace("|", "/") for s, f, _ in rows)
+        tests = cover.get(x, [])
+        live = sorted({t for t, _, d in tests if not d})
+        dead = sorted({t for t, _, d in tests if d})
+        names = ", ".join(f"`{t}`" for t in live)
+        if dead:
+            names += (", " if names else "") + ", ".join(f"`{t}` (disabled)" for t in dead)
+        if live:
+            status = "covered"
+        elif dead:
+            status = "engine disagrees (disabled test)"
+        else:
+            status = "not covered" + (f": {uncovered[x]}" if x in uncovered else "")
+        out.append(f"| {x} | {level} | {feature} | {names} | {status} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--write", metavar="FILE")
+    ap.add_argument("--csv", default=CSV)
+    ap.add_argument("--tests", default=TESTS)
+    args = ap.parse_args()
+
+    reqs = load_requirements(args.csv)
+    uncovered = load_uncovered(UNCOVERED)
+    cover, errors = collect_tags(args.tests)
+    for x in sorted(cover):
+        if x not in reqs:
+            for t, f, _ in cover[x]:
+                errors.append(f"{f}: {t} is tagged {x}, which is not in {os.path.basename(args.csv)}")
+    for x in uncovered:
+        if x not in reqs:
+            errors.append(f"{os.path.relpath(UNCOVERED, ROOT)}: unknown ID {x}")
+
+    if args.check:
+        for e in errors:
+            print(e, file=sys.stderr)
+        musts = [x for x in reqs if x.startswith("MUST-")]
+        live = {x for x, ts in cover.items() if any(not d for _, _, d in ts)}
+        covered = [x for x in musts if x in live]
+        disabled = sorted((x for x in musts if x in cover and x not in live), key=id_key)
+        explained = [x for x in musts if x not in cover and x in uncovered]
+        silent = sorted((x for x in musts if x not in cover and x not in uncovered), key=id_key)
+        print(f"RFC 9293: {len(cover)} requirement IDs tagged in tests; MUSTs: {len(covered)} "
+              f"covered by a passing test, {len(disabled)} only by disabled tests "
+              f"({' '.join(disabled)}), {len(explained)} uncovered with a reason, {len(silent)} "
+              f"without: {' '.join(silent)}")
+        return 1 if errors else 0
+
+    text = table(reqs, cover, uncovered, collect_disabled(args.tests))
+    if args.write:
+        with open(args.write, encoding="utf-8") as f:
+            doc = f.read()
+        if BEGIN not in doc or END not in doc:
+            print(f"{args.write}: no {BEGIN} ... {END} markers", file=sys.stderr)
+            return 1
+        head, rest = doc.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        with open(args.write, "w", encoding="utf-8") as f:
+            f.write(head + BEGIN + "\n" + text + END + tail)
+    else:
+        sys.stdout.write(text)
+    for e in errors:
+        print(e, file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
