@@ -153,7 +153,9 @@ class TcpSocket {
   int take_error();
 
   // ---- options ------------------------------------------------------------------------------
-  void set_nodelay(bool on);  // TCP_NODELAY (pushes pending data at once)
+  // TCP_NODELAY. Turning it on pushes data Nagle was holding back at the stack's next poll
+  // (Linux's tcp_push_pending_frames from setsockopt).
+  void set_nodelay(bool on);
   bool nodelay() const { return nodelay_; }
   void set_keepalive(bool on);           // SO_KEEPALIVE
   void set_keepalive_idle(Duration d);   // TCP_KEEPIDLE
@@ -181,7 +183,10 @@ class TcpSocket {
   // Called on the stack thread whenever poll_mask() may have changed (data queued, space freed,
   // connection established or reset, an accept ready). One callback: the socket layer fans out.
   using WakeupFn = std::function<void(Instant now, uint32_t mask)>;
-  void set_wakeup(WakeupFn fn) { wakeup_ = std::move(fn); }
+  void set_wakeup(WakeupFn fn) {
+    wakeup_ = std::move(fn);
+    ++wakeup_gen_;
+  }
 
   // ---- state --------------------------------------------------------------------------------
   TcpState state() const { return state_; }
@@ -229,7 +234,11 @@ class TcpSocket {
   void trim_to_window(Segment& seg);
   void rcv_state_process(Instant now, Segment& seg);
   bool process_ack(Instant now, Segment& seg);
-  void clean_rtx_queue(Instant now, wire::SeqNum ack, std::optional<Duration>& rtt);
+  // Returns the latest transmission time (ns) of a retransmitted skb it freed, or 0.
+  int64_t clean_rtx_queue(Instant now, wire::SeqNum ack, std::optional<Duration>& rtt);
+  bool oow_rate_limited(Instant now, const Segment& seg);
+  void send_oow_ack(Instant now, const Segment& seg);
+  void send_challenge_ack(Instant now, const Segment& seg);
   void check_space(Instant now);
   void data_queue(Instant now, Segment& seg);
   void queue_rcv(PacketPtr p, uint32_t len);
@@ -241,6 +250,7 @@ class TcpSocket {
   uint32_t rcv_space() const;  // free receive buffer space in payload bytes
   uint16_t select_window();
   uint32_t ts_now(Instant now) const;
+  uint32_t ts_at(int64_t ns) const;  // our timestamp clock at `ns`
   void fill_options(wire::TcpOptions& o, wire::TcpFlags flags, Instant now);
   PacketPtr alloc_skb(size_t payload);
   bool fragment_skb(PacketBuffer& skb, uint32_t len);  // tcp_fragment
@@ -322,6 +332,7 @@ class TcpSocket {
   Instant retrans_stamp_;    // when the first unanswered retransmission was sent
   Instant rcv_tstamp_;       // last segment received (keepalive idle time)
   Instant lsndtime_;         // last data sent
+  Instant last_oow_ack_;     // last rate-limited ACK (tcp_oow_rate_limited)
   // Delayed ACK (Linux icsk_ack).
   uint32_t ack_pending_bytes_ = 0;  // received and not yet acknowledged
   uint8_t quickack_ = 0;            // ACKs to send immediately (slow-start help)
@@ -341,6 +352,8 @@ class TcpSocket {
   TcpInfo stats_;
   WakeupFn wakeup_;
   bool wake_queued_ = false;    // on the layer's wakeup list
+  bool push_pending_ = false;   // TCP_NODELAY was set: push queued data at the next poll
+  uint32_t wakeup_gen_ = 0;     // bumped by set_wakeup (a callback may replace itself)
   bool bind_explicit_ = false;  // bind() chose the port (connect() may not share it)
   // Layer bookkeeping: intrusive list of all sockets.
   TcpSocket* prev_ = nullptr;

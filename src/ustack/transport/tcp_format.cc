@@ -15,7 +15,8 @@ std::string pairs(std::string_view prefix,
   std::string names(prefix), values(prefix);
   for (const auto& [k, v] : kv) {
     names += fmt::format(" {}", k);
-    values += fmt::format(" {}", v);
+    // Linux prints MaxConn as -1 ("dynamic"): a signed field.
+    values += v == UINT64_MAX ? std::string(" -1") : fmt::format(" {}", v);
   }
   return names + "\n" + values + "\n";
 }
@@ -80,6 +81,7 @@ std::string TcpLayer::format_netstat() const {
                            {"TCPFastRetrans", m.fast_retrans},
                            {"TCPOFOQueue", m.ofo_queue},
                            {"TCPChallengeACK", m.challenge_acks},
+                           {"TCPACKSkipped", m.ack_skipped},
                            {"TCPWinProbe", m.zero_window_probes},
                            {"TCPKeepAlive", m.keepalive_probes},
                            {"TCPAbortOnData", m.abort_on_data},

@@ -24,6 +24,30 @@ void TcpSocket::drop(Instant now, const Segment& seg, DropReason why) {
   });
 }
 
+// tcp_oow_rate_limited: at most one ACK per 500 ms (tcp_invalid_ratelimit) answers pure
+// out-of-window segments, so two confused endpoints cannot ACK each other forever. Segments
+// with text are always answered (they are not part of an ACK loop).
+bool TcpSocket::oow_rate_limited(Instant now, const Segment& seg) {
+  if (seg.len > 0 && !seg.h.flags.syn()) return false;
+  if (last_oow_ack_ != Instant{} && now - last_oow_ack_ < kOowAckInterval) {
+    ++layer_.mib_.ack_skipped;
+    return true;
+  }
+  last_oow_ack_ = now;
+  return false;
+}
+
+void TcpSocket::send_oow_ack(Instant now, const Segment& seg) {
+  if (!oow_rate_limited(now, seg)) send_ack(now);
+}
+
+// RFC 5961 §7: challenge ACKs are throttled (Linux tcp_send_challenge_ack, per socket).
+void TcpSocket::send_challenge_ack(Instant now, const Segment& seg) {
+  if (oow_rate_limited(now, seg)) return;
+  ++layer_.mib_.challenge_acks;
+  send_ack(now);
+}
+
 void TcpSocket::segment_arrives(Instant now, Segment& seg) {
   ++stats_.segs_in;
   switch (state_) {
@@ -114,10 +138,10 @@ void TcpSocket::rcv_syn_sent(Instant now, Segment& seg) {
     // Data or FIN riding on the SYN-ACK (RFC 9293: "continue processing at the sixth step").
     seg.syn = false;
     seg.seq = seg.seq + 1;
-    send_ack(now);
-    if (seg.len > 0 || seg.fin) {
-      data_queue(now, seg);
-    }
+    // The third segment of the handshake: one ACK, covering any text too (or piggybacked on
+    // data queued while connecting).
+    ack_now_ = true;
+    if (seg.len > 0 || seg.fin) data_queue(now, seg);
     write_xmit(now);
     ack_snd_check(now);
     wake(now);
@@ -217,7 +241,7 @@ void TcpSocket::rcv_state_process(Instant now, Segment& seg) {
       now - opt_.ts_recent_age < kPawsIdle) {
     ++layer_.mib_.paws_estab;
     drop(now, seg, DropReason::kTcpPaws);
-    send_ack(now);
+    send_oow_ack(now, seg);
     return;
   }
   // First: check the sequence number.
@@ -233,7 +257,7 @@ void TcpSocket::rcv_state_process(Instant now, Segment& seg) {
       ack_now_ = true;
     } else {
       drop(now, seg, seg.end() <= rcv_.nxt ? DropReason::kTcpOldData : DropReason::kTcpOutOfWindow);
-      if (!f.rst()) send_ack(now);  // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+      if (!f.rst()) send_oow_ack(now, seg);  // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
       return;
     }
   }
@@ -247,9 +271,8 @@ void TcpSocket::rcv_state_process(Instant now, Segment& seg) {
   // Second: check the RST bit (RFC 5961 §3.2: exact match resets, in-window challenges).
   if (f.rst()) {
     if (seg.h.seq != rcv_.nxt) {
-      ++layer_.mib_.challenge_acks;
       drop(now, seg, DropReason::kTcpRstInvalid);
-      send_ack(now);
+      send_challenge_ack(now, seg);
       return;
     }
     switch (state_) {
@@ -273,9 +296,8 @@ void TcpSocket::rcv_state_process(Instant now, Segment& seg) {
   }
   // Fourth: check the SYN bit (RFC 5961 §4.2: a challenge ACK, whatever the sequence number).
   if (f.syn()) {
-    ++layer_.mib_.challenge_acks;
     drop(now, seg, DropReason::kTcpSynInvalid);
-    send_ack(now);
+    send_challenge_ack(now, seg);
     return;
   }
   // Fifth: check the ACK field.
@@ -321,14 +343,20 @@ void TcpSocket::rcv_state_process(Instant now, Segment& seg) {
 // The fifth step for everything after SYN-SENT; false when the segment is to be dropped.
 bool TcpSocket::process_ack(Instant now, Segment& seg) {
   const SeqNum ack = seg.h.ack;
-  if (state_ == TcpState::kSynReceived) {
+  // SYN-RECEIVED, or FIN-WAIT-1 entered from it by a close before our SYN was acknowledged
+  // (RFC 9293 §3.10.4): the ACK of our SYN establishes the connection.
+  const bool syn_unacked =
+      state_ == TcpState::kSynReceived ||
+      (state_ == TcpState::kFinWait1 && !was_connected_ && snd_.una == snd_.iss);
+  if (syn_unacked) {
     if (!(snd_.una < ack && ack <= snd_max_)) {
       // <SEQ=SEG.ACK><CTL=RST>
       drop(now, seg, DropReason::kTcpBadAck);
       layer_.send_reset(now, seg);
       return false;
     }
-    set_state(now, TcpState::kEstablished);
+    if (state_ == TcpState::kSynReceived) set_state(now, TcpState::kEstablished);
+    was_connected_ = true;
     snd_.wnd = static_cast<uint32_t>(seg.h.window) << snd_.wscale;
     snd_.max_wnd = std::max(snd_.max_wnd, snd_.wnd);
     snd_.wl1 = seg.seq;
@@ -352,30 +380,46 @@ bool TcpSocket::process_ack(Instant now, Segment& seg) {
     return false;
   }
   if (ack < snd_.una + (0u - snd_.max_wnd)) {
-    ++layer_.mib_.challenge_acks;
     drop(now, seg, DropReason::kTcpAckTooOld);
-    send_ack(now);
+    send_challenge_ack(now, seg);
     return false;
   }
+  // An acceptable ACK shows the peer is alive: zero-window and keepalive probes were answered
+  // (Linux tcp_ack clears icsk_probes_out for any of them).
+  probes_out_ = 0;
   const uint32_t seg_wnd = static_cast<uint32_t>(seg.h.window) << snd_.wscale;
   if (snd_.una < ack) {
     // New data acknowledged: free the clones' originals (the retransmission queue).
     const uint32_t acked = ack - snd_.una;
     std::optional<Duration> rtt;
-    clean_rtx_queue(now, ack, rtt);
+    const int64_t last_retrans_ns = clean_rtx_queue(now, ack, rtt);
     if (!rtt && opt_.ts_ok && seg.h.options.timestamps && seg.h.options.timestamps->tsecr != 0) {
-      // RFC 7323 §4.1: the echoed timestamp times even a retransmitted segment.
-      const uint32_t ms = ts_now(now) - seg.h.options.timestamps->tsecr;
-      if (ms < 60'000) rtt = Duration::ms(ms);
+      // RFC 7323 §4.1: the echoed timestamp times even a retransmitted segment, but only if it
+      // echoes the retransmission: an echo older than it (an ACK for the first transmission,
+      // or a duplicate ACK carrying an old TS.Recent) would span the whole loss episode and
+      // inflate the RTO (Linux compares against the skb's last transmission the same way).
+      const uint32_t tsecr = seg.h.options.timestamps->tsecr;
+      const uint32_t retrans_ts = ts_at(last_retrans_ns);
+      if (last_retrans_ns == 0 || static_cast<int32_t>(tsecr - retrans_ts) >= 0) {
+        const uint32_t ms = ts_now(now) - tsecr;
+        if (ms < 60'000) rtt = Duration::ms(ms);
+      }
     }
     snd_.una = ack;
     if (snd_.nxt < ack) snd_.nxt = ack;  // acked beyond a rewind (after an RTO)
     stats_.bytes_acked += acked;
-    if (rtt) rtt_.sample(*rtt);
-    rtt_.reset_backoff();
+    // RFC 6298 §5.7 and Karn: only a valid sample clears the backoff (sample() does). With
+    // timestamps, an echo on an ACK of new data is fresh evidence of the path even when it
+    // is too old to time the retransmission: Linux clears the backoff then too (its
+    // tcp_ack_update_rtt takes the echo as a sample), and keeping a doubled RTO through a run
+    // of lost ACKs only stalls the connection.
+    if (rtt) {
+      rtt_.sample(*rtt);
+    } else if (opt_.ts_ok && seg.h.options.timestamps && seg.h.options.timestamps->tsecr != 0) {
+      rtt_.reset_backoff();
+    }
     retransmits_ = 0;
     retrans_stamp_ = Instant{};
-    probes_out_ = 0;
     const uint32_t flight = snd_.nxt - snd_.una;
     if (rec_.on_ack(*cc_, now, ack, acked, flight, rtt) == CaAction::kRetransmit) {
       retransmit_head(now);
@@ -410,7 +454,6 @@ bool TcpSocket::process_ack(Instant now, Segment& seg) {
     if (opened && rtx_kind_ == RtxKind::kProbe && snd_.wnd > 0) {
       layer_.wheel_.cancel(rtx_timer_);
       rtx_kind_ = RtxKind::kNone;
-      probes_out_ = 0;
       rtt_.reset_backoff();
     }
   }
@@ -440,13 +483,17 @@ bool TcpSocket::process_ack(Instant now, Segment& seg) {
 
 // tcp_clean_rtx_queue: free what `ack` covers (tcp_trim_head for a partly covered skb). The RTT
 // sample is the oldest newly covered skb's, unless any of them was retransmitted (Karn).
-void TcpSocket::clean_rtx_queue(Instant now, SeqNum ack, std::optional<Duration>& rtt) {
+int64_t TcpSocket::clean_rtx_queue(Instant now, SeqNum ack, std::optional<Duration>& rtt) {
   int64_t first_tx = 0;
+  int64_t last_retrans = 0;
   bool have = false, retrans = false;
   while (PacketBuffer* skb = write_q_.front()) {
     SkbCb& cb = skb_cb(*skb);
     if (SeqNum{cb.end_seq} <= ack) {
-      if (cb.tx_count > 1) retrans = true;
+      if (cb.tx_count > 1) {
+        retrans = true;
+        last_retrans = std::max(last_retrans, cb.sent_ns);
+      }
       if (!have && cb.tx_count == 1) {
         first_tx = cb.sent_ns;
         have = true;
@@ -465,6 +512,7 @@ void TcpSocket::clean_rtx_queue(Instant now, SeqNum ack, std::optional<Duration>
     }
   }
   if (have && !retrans) rtt = Duration::ns(now.nanos() - first_tx);
+  return last_retrans;
 }
 
 // Space freed in the send buffer: writers may go on (sk_write_space).
@@ -477,12 +525,9 @@ void TcpSocket::check_space(Instant now) {
 void TcpSocket::data_queue(Instant now, Segment& seg) {
   if (seg.seq == rcv_.nxt) {
     if (seg.len > 0) {
-      if (seg.len > rcv_space()) {
-        // The peer overran the window we offered (or SO_RCVBUF shrank).
-        drop(now, seg, DropReason::kSocketRcvBuff);
-        ack_now_ = true;
-        return;
-      }
+      // trim_to_window() kept only what lies inside the window we offered: that is a promise,
+      // so it is queued even when the rounding-up of a kept window (select_window) put the
+      // edge a few bytes past SO_RCVBUF.
       queue_rcv(std::move(seg.pkt), seg.len);
       rcv_.nxt += seg.len;
       if (seg.len > rcv_mss_) rcv_mss_ = std::min<uint32_t>(seg.len, adv_mss_);

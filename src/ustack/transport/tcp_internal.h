@@ -69,6 +69,8 @@ inline constexpr uint32_t kTcpMinMss = 48;
 inline constexpr uint32_t kTcpIpHeaders = 40;
 // The option bytes of a data segment with timestamps (NOP NOP TS).
 inline constexpr uint32_t kTcpTsOptLen = 12;
+// Linux tcp_invalid_ratelimit: one ACK per this interval answers out-of-window segments.
+inline constexpr Duration kOowAckInterval = Duration::ms(500);
 // RFC 7323 §5.5: TS.Recent is invalid after 24 days idle.
 inline constexpr Duration kPawsIdle = Duration::s(24 * 24 * 3600);
 

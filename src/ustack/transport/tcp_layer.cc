@@ -89,10 +89,20 @@ void TcpLayer::run_wakeups(Instant now) {
     for (size_t i = 0; i < q.size(); ++i) {
       TcpSocket* s = q[i];
       s->wake_queued_ = false;
+      if (s->push_pending_) {
+        s->push_pending_ = false;
+        s->write_xmit(now);
+      }
       if (s->orphan_ || !s->wakeup_) continue;
       // A callback may have freed a later entry through abort(): those are only ever freed
-      // in reap() below, so every pointer in q is still valid here.
-      s->wakeup_(now, s->poll_mask());
+      // in reap() below, so every pointer in q is still valid here. The callback may also
+      // replace or clear itself (set_wakeup, close): it runs from a moved-out copy, put back
+      // only if nobody installed another.
+      TcpSocket::WakeupFn fn = std::move(s->wakeup_);
+      s->wakeup_ = nullptr;
+      const uint32_t gen = s->wakeup_gen_;
+      fn(now, s->poll_mask());
+      if (s->wakeup_gen_ == gen && !s->orphan_ && !s->wakeup_) s->wakeup_ = std::move(fn);
     }
   }
   reap();
@@ -345,8 +355,13 @@ void TcpLayer::err(Instant now, const ip::IcmpError& e) {
       default:
         break;
     }
-    // RFC 1122 §4.2.3.9: soft errors while synchronized; while connecting Linux gives up.
-    if (s->state_ == TcpState::kSynSent || s->state_ == TcpState::kSynReceived) {
+    // RFC 1122 §4.2.3.9 (MUST-56): net unreachable (0), host unreachable (1) and source route
+    // failed (5) are soft errors, in every state: the connection keeps trying and reports the
+    // error only if it times out. The others (protocol or port unreachable, prohibited) abort
+    // a connection attempt, as Linux does; while synchronized they stay soft. DEVIATION from
+    // Linux, which aborts a connect() on any unreachable.
+    const bool soft_code = e.code == 0 || e.code == 1 || e.code == 5;
+    if (!soft_code && (s->state_ == TcpState::kSynSent || s->state_ == TcpState::kSynReceived)) {
       ++mib_.attempt_fails;
       s->set_error(now, errno_v);
       s->done(now);

@@ -102,15 +102,29 @@ uint16_t TcpSocket::select_window() {
   const uint32_t threshold = std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_ / 2), rcv_mss_);
   const SeqNum right = rcv_.nxt + win;
   // Not worth moving the edge (or it would move left): offer what is left of the old one.
-  if (!(right > rcv_.adv_right) || right - rcv_.adv_right < threshold) win = cur;
+  // With a window scale that needs rounding. Up (Linux's ALIGN in tcp_select_window) keeps the
+  // edge from moving left but lets it creep right by up to 2^wscale - 1 bytes per ACK, without
+  // bound when tiny segments arrive into a full buffer (RFC 7323 Appendix F; Linux 6.5's
+  // tcp_shrink_window). So: up while the edge stays within one unit of the buffer's real end,
+  // down (an apparent shrink of less than one unit, which RFC 7323 Appendix F describes)
+  // beyond that. Memory stays bounded by SO_RCVBUF + 2^wscale.
+  if (!(right > rcv_.adv_right) || right - rcv_.adv_right < threshold) {
+    const uint64_t unit = uint64_t{1} << ws;
+    const uint64_t up = (uint64_t{cur} + unit - 1) & ~(unit - 1);
+    win = up <= uint64_t{rcv_space()} + unit ? static_cast<uint32_t>(up)
+                                             : static_cast<uint32_t>(cur & ~(unit - 1));
+    win = std::min<uint32_t>(win, uint32_t{65535} << ws);
+  }
   rcv_.wnd = win;
   rcv_.adv_right = rcv_.nxt + win;
   return static_cast<uint16_t>(std::min<uint32_t>(win >> ws, 65535));
 }
 
-uint32_t TcpSocket::ts_now(Instant now) const {
+uint32_t TcpSocket::ts_now(Instant now) const { return ts_at(now.nanos()); }
+
+uint32_t TcpSocket::ts_at(int64_t ns) const {
   // RFC 7323 §5.4: a clock between 1 ms and 1 s per tick; Linux's is 1 ms (tcp_time_stamp).
-  return static_cast<uint32_t>(now.nanos() / 1'000'000) + ts_offset_;
+  return static_cast<uint32_t>(ns / 1'000'000) + ts_offset_;
 }
 
 void TcpSocket::fill_options(wire::TcpOptions& o, TcpFlags flags, Instant now) {
@@ -353,7 +367,7 @@ void TcpSocket::write_xmit(Instant now) {
     const SeqNum wnd_end = snd_.una + snd_.wnd;
     if (SeqNum{cb.end_seq} > wnd_end) {
       const uint32_t avail = wnd_end > SeqNum{cb.seq} ? wnd_end - SeqNum{cb.seq} : 0;
-      if (avail > 0 && avail < len && avail >= snd_.max_wnd / 2 && in_flight == 0) {
+      if (avail > 0 && avail < len && avail >= snd_.max_wnd / 2) {
         if (!fragment_skb(skb, avail)) break;
         continue;
       }

@@ -25,6 +25,7 @@ TcpSocket::TcpSocket(TcpLayer& layer, size_t rcvbuf, size_t sndbuf)
       rtt_(layer.cfg_.rtt),
       cc_(make_congestion_control(layer.cfg_.congestion)) {
   if (!cc_) cc_ = make_congestion_control("newreno");
+  cc_->init(mss_cache_);  // re-initialised with the real MSS once established
   rtx_timer_.bind<&TcpSocket::on_rtx_timer>(this);
   delack_timer_.bind<&TcpSocket::on_delack_timer>(this);
   keepalive_timer_.bind<&TcpSocket::on_keepalive_timer>(this);
@@ -281,7 +282,16 @@ void TcpSocket::close_now(Instant now) {
 
 // ---- options ---------------------------------------------------------------------------------
 
-void TcpSocket::set_nodelay(bool on) { nodelay_ = on; }
+void TcpSocket::set_nodelay(bool on) {
+  nodelay_ = on;
+  if (on && send_head_ != nullptr && tcp_synchronized(state_)) {
+    push_pending_ = true;
+    if (!wake_queued_) {
+      wake_queued_ = true;
+      layer_.wake_q_.push_back(this);
+    }
+  }
+}
 void TcpSocket::set_keepalive(bool on) {
   keepalive_ = on;
   if (!on) {

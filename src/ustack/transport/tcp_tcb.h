@@ -96,6 +96,7 @@ struct TcpMib {
   uint64_t delayed_acks = 0;        // DelayedACKs: delayed-ACK timer fired
   uint64_t paws_estab = 0;          // PAWSEstab: segments rejected by PAWS (RFC 7323 §5)
   uint64_t challenge_acks = 0;      // TCPChallengeACK (RFC 5961)
+  uint64_t ack_skipped = 0;         // TCPACKSkipped*: out-of-window ACKs not sent (rate limit)
   uint64_t fast_retrans = 0;        // TCPFastRetrans
   uint64_t ofo_queue = 0;           // TCPOFOQueue: segments put on the out-of-order queue
   uint64_t zero_window_probes = 0;  // TCPWinProbe

@@ -231,7 +231,9 @@ void slow_reader(WindowSeen& seen) {
   ASSERT_EQ(srv.accepted(), 1u);
   TcpPeer& sender = srv.peer(0);
   EXPECT_EQ(reader->received().size(), 0u);
-  EXPECT_LE(reader->socket()->rx_available(), reader->socket()->rcvbuf());
+  // At most one window-scale unit past SO_RCVBUF (the rounding of a kept window).
+  EXPECT_LE(reader->socket()->rx_available(),
+            reader->socket()->rcvbuf() + (1u << reader->socket()->info().rcv_wscale));
   // What is left of the window is less than one unit of the window scale: 0 on the wire.
   EXPECT_LT(reader->socket()->info().rcv_wnd, 1u << reader->socket()->info().rcv_wscale);
   EXPECT_LT(sender.sent(), kBytes);  // back pressure reached the application
@@ -290,17 +292,15 @@ TEST(ZeroWindow, SlowReaderThrottlesTheSenderAndTheTransferCompletes) {
   EXPECT_EQ(seen.beyond, 0u) << "a sent beyond b's window";
 }
 
-// ENGINE BUG (reported to the lead): when the receive buffer has less free space than the
-// rest of the window already offered, select_window (tcp_output.cc) keeps the old right edge
-// (`win = cur`) but then sends cur >> wscale, rounding down: the edge the peer sees moves left
-// by up to 2^wscale - 1 bytes. Seed 62: 268 segments from b shrink the window, by up to 112
-// bytes (wscale 7). Expected: no shrink; Linux's tcp_select_window rounds the kept window up
-// (ALIGN(cur_win, 1 << rcv_wscale)) and accepts the few bytes beyond its buffer.
-TEST(ZeroWindow, DISABLED_TheAdvertisedRightEdgeNeverMovesLeft) {
+// With window scaling the right edge can only be advertised in units of 2^wscale. Rounding a
+// kept window up never moves the edge left but lets it creep past the buffer by up to a unit
+// per ACK, without bound for tiny segments (RFC 7323 Appendix F, Linux 6.5 tcp_shrink_window).
+// ustack rounds up while the edge stays within one unit of the buffer's end and down beyond
+// that: the edge may move left, but by less than one unit, and memory stays bounded.
+TEST(ZeroWindow, TheRightEdgeMovesLeftOnlyByLessThanOneScaleUnit) {
   WindowSeen seen;
   slow_reader(seen);
-  EXPECT_EQ(seen.shrinks, 0u) << "b's advertised right edge moved left, by up to "
-                              << seen.worst_shrink << " bytes";
+  EXPECT_LT(seen.worst_shrink, 128u) << seen.shrinks << " shrinks (wscale 7: unit 128 bytes)";
 }
 
 // PMTU discovery (RFC 1191): a -- r1 ==(MTU 1000)== r2 -- b. Both ends see 1500-byte links

@@ -91,7 +91,7 @@ TEST(TcpTimers, GivesUpAfterRetries2WithEtimedout) {
 // times out after 200 ms. Expected (RFC 6298 §5 note after 5.7, Karn & Partridge; Linux
 // tcp_ack_update_rtt: "RFC6298: only reset backoff on valid RTT measurement"): keep the
 // backed-off RTO (400 ms here) until a valid sample.
-TEST(TcpTimers, DISABLED_KarnNoRttSampleFromRetransmittedSegment) {
+TEST(TcpTimers, KarnNoRttSampleFromRetransmittedSegment) {
   TcpHarness h;
   Conn c = established(h);  // no timestamps: Karn's rule decides
   uint32_t rtt0 = c.s->info().rtt_us;
@@ -133,7 +133,7 @@ TEST(TcpTimers, RttSampledFromFreshSegment) {
 // Expected (RFC 9293 §3.8.6.1 MUST-37: the window may stay zero indefinitely while the peer
 // answers; Linux tcp_ack sets icsk_probes_out = 0 for every ACK not older than SND.UNA): the
 // connection stays ESTABLISHED.
-TEST(TcpTimers, DISABLED_ZeroWindowProbedWithBackoffIndefinitely) {
+TEST(TcpTimers, ZeroWindowProbedWithBackoffIndefinitely) {
   TcpHarness h;
   Conn c = established(h);
   c.win = 0;
@@ -182,7 +182,7 @@ TEST(TcpTimers, DISABLED_ZeroWindowProbedWithBackoffIndefinitely) {
 // probes_out_, so the connection is reset after keepalive_count probes although each was
 // answered. Expected (RFC 1122 §4.2.3.6, MUST-29; Linux tcp_ack): an answered probe restarts the
 // idle period.
-TEST(TcpTimers, DISABLED_KeepaliveProbesThenTimesOut) {
+TEST(TcpTimers, KeepaliveProbesThenTimesOut) {
   TcpHarness h;
   Conn c = established(h);
   c.s->set_keepalive_idle(Duration::s(10));

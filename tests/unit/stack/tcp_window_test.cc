@@ -149,7 +149,7 @@ TEST(TcpWindow, NodelaySendsAtOnce) {
 // (tcp_socket.cc); data held by Nagle waits for the ACK. Expected (Linux do_tcp_setsockopt:
 // tcp_push_pending_frames when TCP_NODELAY is set): the held segment leaves at once. Fix: take
 // `now` (set_nodelay(Instant now, bool on)) or push on the next poll.
-TEST(TcpWindow, DISABLED_SettingNodelayPushesPendingData) {
+TEST(TcpWindow, SettingNodelayPushesPendingData) {
   TcpHarness h;
   Conn c = h.passive_open(SynOpts{.ts = false});
   h.app_send(c, pattern(10));
@@ -304,7 +304,7 @@ TEST(TcpWindow, SenderSwsSendsASmallPeersWholeWindow) {
 // U = SND.UNA + SND.WND - SND.NXT >= Fs * Max(SND.WND); Linux tcp_write_xmit +
 // tcp_mss_split_point): the whole 1000-byte window in flight per round trip (460 + 540), not
 // 460. A small-window peer gets half the throughput.
-TEST(TcpWindow, DISABLED_SenderFillsASmallPeersWindowEveryRoundTrip) {
+TEST(TcpWindow, SenderFillsASmallPeersWindowEveryRoundTrip) {
   TcpHarness h;
   Conn c;
   c.win = 1000;
