@@ -316,6 +316,7 @@ TcpSocket* TcpLayer::create_child(Instant now, TcpSocket& l, const TcpRequest& r
   c->sndbuf_ = l.sndbuf_;
   c->ofo_.set_mem_limit(2 * c->rcvbuf_);
   c->nodelay_ = l.nodelay_;
+  c->reuseaddr_ = l.reuseaddr_;
   c->keepalive_ = l.keepalive_;
   c->ka_idle_ = l.ka_idle_;
   c->ka_intvl_ = l.ka_intvl_;
