@@ -56,7 +56,22 @@ namespace ustack {
   X(kSourceRoute, "source-routed packet (accept_source_route=0)")  \
   X(kIcmpIgnored, "ICMP message ignored by policy")                \
   X(kIcmpRateLimited, "ICMP error rate-limited")                   \
-  X(kReasmDuplicate, "duplicate fragment")
+  X(kReasmDuplicate, "duplicate fragment")                         \
+  /* TCP (issue 4) */                                              \
+  X(kTcpPaws, "TCP timestamp older than TS.Recent (PAWS)")         \
+  X(kTcpAckUnsent, "TCP ACK for data not yet sent")                \
+  X(kTcpAckTooOld, "TCP ACK older than the send window allows")    \
+  X(kTcpRstInvalid, "TCP RST not at RCV.NXT (challenge ACK sent)") \
+  X(kTcpSynInvalid, "TCP SYN in a synchronized state")             \
+  X(kTcpFlags, "TCP segment with invalid flags for the state")     \
+  X(kTcpNoAck, "TCP segment without ACK in a synchronized state")  \
+  X(kTcpListenOverflow, "listen queue full")                       \
+  X(kTcpCookieInvalid, "invalid or expired SYN cookie")            \
+  X(kTcpOldData, "TCP segment with only already-received data")    \
+  X(kTcpOfoDrop, "TCP out-of-order queue memory limit")            \
+  X(kTcpDataAfterClose, "TCP data for a closed receive side")      \
+  X(kTcpClosed, "TCP segment for a connection that is closing")    \
+  X(kTcpBadAck, "TCP handshake ACK does not acknowledge our SYN")
 
 enum class DropReason : uint8_t {
 #define USTACK_X(name, text) name,

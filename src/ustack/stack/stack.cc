@@ -15,7 +15,8 @@ Stack::Stack(StackConfig cfg)
       link_(ifs_, tel_),
       arp_(link_, ifs_, *pool_, tel_, cfg.neigh, rng_.fork()),
       ip_(ip::Ipv4Layer::Deps{ifs_, arp_, nf_, fib_, *pool_, tel_}, link_, cfg.ip, rng_.fork()),
-      udp_(ip_, *pool_, tel_, rng_.fork()) {
+      udp_(ip_, *pool_, tel_, rng_.fork()),
+      tcp_(ip_, *pool_, tel_, rng_.fork(), cfg.tcp) {
   napi_.attach(tel_);
 }
 
@@ -101,6 +102,8 @@ bool Stack::poll(Instant now) {
   }
   if (arp_.next_deadline() <= now) arp_.on_timer(now);
   if (ip_.next_deadline() <= now) ip_.on_timer(now);
+  if (tcp_.next_deadline() <= now) tcp_.on_timer(now);
+  tcp_.run_wakeups(now);
   // Timers above may have sent (an ARP retry raises a TX-completion interrupt): report that
   // work too, so "false" really means idle.
   return more || napi_.has_work() || ip_.has_backlog();
@@ -109,6 +112,7 @@ bool Stack::poll(Instant now) {
 Instant Stack::next_deadline() const {
   if (napi_.has_work() || ip_.has_backlog()) return Instant::zero();
   Instant t = earliest(arp_.next_deadline(), ip_.next_deadline());
+  t = earliest(t, tcp_.next_deadline());
   for (const auto& i : ifs_.all()) t = earliest(t, i->dev().next_deadline());
   return t;
 }
@@ -168,8 +172,10 @@ std::string Stack::format_snmp() const {
   out += fmt::format("Udp: {} {} {} {} {} {} {} {}\n", u.in_datagrams, u.no_ports, u.in_errors,
                      u.out_datagrams, u.rcvbuf_errors, u.sndbuf_errors, u.in_csum_errors,
                      u.ignored_multi);
+  out += tcp_.format_snmp();
   out +=
       fmt::format("IpExt: InCsumErrors {} ReasmOverlaps {}\n", s.in_csum_errors, r.reasm_overlaps);
+  out += tcp_.format_netstat();
   const link::ArpStats& a = arp_.stats();
   const link::NeighStats& n = arp_.neigh().stats();
   out += fmt::format(
@@ -206,9 +212,10 @@ std::string Stack::format_devs() const {
 std::string Stack::format_all() const {
   return fmt::format(
       "== {}: ip addr ==\n{}== ip route ==\n{}== ip neigh ==\n{}== /proc/net/dev ==\n{}"
-      "== /proc/net/snmp ==\n{}== netfilter ==\n{}== udp sockets ==\n{}== drops ==\n{}",
+      "== /proc/net/snmp ==\n{}== netfilter ==\n{}== udp sockets ==\n{}== tcp sockets ==\n{}"
+      "== drops ==\n{}",
       name(), format_addrs(), format_routes(), format_neigh(), format_devs(), format_snmp(),
-      nf_.format(), udp_.format(), format_drops());
+      nf_.format(), udp_.format(), tcp_.format(), format_drops());
 }
 
 }  // namespace ustack::stack

@@ -26,6 +26,7 @@
 #include "ustack/link/arp.h"
 #include "ustack/link/interface.h"
 #include "ustack/link/link_layer.h"
+#include "ustack/transport/tcp.h"
 #include "ustack/transport/udp.h"
 
 namespace ustack::stack {
@@ -37,6 +38,7 @@ struct StackConfig {
   ip::IpConfig ip;
   link::NeighConfig neigh;
   int netdev_budget = dev::NapiContext::kDefaultNetdevBudget;
+  transport::TcpConfig tcp;
 };
 
 class Stack {
@@ -77,6 +79,7 @@ class Stack {
   ip::Ipv4Layer& ip() { return ip_; }
   filter::Netfilter& netfilter() { return nf_; }
   transport::UdpLayer& udp() { return udp_; }
+  transport::TcpLayer& tcp() { return tcp_; }
   dev::NapiContext& napi() { return napi_; }
   Telemetry& telemetry() { return tel_; }
   BufferPool& pool() { return *pool_; }
@@ -105,6 +108,7 @@ class Stack {
   link::Arp arp_;
   ip::Ipv4Layer ip_;
   transport::UdpLayer udp_;
+  transport::TcpLayer tcp_;
 };
 
 }  // namespace ustack::stack

@@ -56,7 +56,7 @@ namespace ustack::transport {
 
 // net.ipv4.tcp_* sysctls (Linux defaults unless noted).
 struct TcpConfig {
-  Duration time_wait = Duration::s(60);  // 2*MSL (Linux TCP_TIMEWAIT_LEN)
+  Duration time_wait = Duration::s(60);    // 2*MSL (Linux TCP_TIMEWAIT_LEN)
   Duration fin_timeout = Duration::s(60);  // tcp_fin_timeout: orphaned FIN-WAIT-2
   int syn_retries = 6;                     // tcp_syn_retries: SYN sent 1 + 6 times (127 s)
   int synack_retries = 5;                  // tcp_synack_retries
@@ -72,8 +72,8 @@ struct TcpConfig {
                                  // do not autotune, so we start larger
   size_t rmem_max = 6291456;     // tcp_rmem[2]: bounds SO_RCVBUF and sets our window scale
   size_t wmem_max = 4194304;     // tcp_wmem[2]
-  Duration delack_min = Duration::ms(40);   // TCP_DELACK_MIN
-  Duration delack_max = Duration::ms(200);  // TCP_DELACK_MAX (RFC 9293 allows up to 500 ms)
+  Duration delack_min = Duration::ms(40);       // TCP_DELACK_MIN
+  Duration delack_max = Duration::ms(200);      // TCP_DELACK_MAX (RFC 9293 allows up to 500 ms)
   Duration keepalive_time = Duration::s(7200);  // tcp_keepalive_time
   Duration keepalive_intvl = Duration::s(75);   // tcp_keepalive_intvl
   int keepalive_probes = 9;                     // tcp_keepalive_probes
@@ -89,10 +89,10 @@ inline constexpr int kShutRdWr = 2;
 
 // poll_mask() bits, with the values of Linux's EPOLL* / POLL* constants so the socket layer can
 // pass them through unchanged.
-inline constexpr uint32_t kPollIn = 0x001;     // EPOLLIN: data, EOF, a pending accept
-inline constexpr uint32_t kPollOut = 0x004;    // EPOLLOUT: send buffer space
-inline constexpr uint32_t kPollErr = 0x008;    // EPOLLERR: a pending error (SO_ERROR)
-inline constexpr uint32_t kPollHup = 0x010;    // EPOLLHUP: both directions shut / CLOSED
+inline constexpr uint32_t kPollIn = 0x001;      // EPOLLIN: data, EOF, a pending accept
+inline constexpr uint32_t kPollOut = 0x004;     // EPOLLOUT: send buffer space
+inline constexpr uint32_t kPollErr = 0x008;     // EPOLLERR: a pending error (SO_ERROR)
+inline constexpr uint32_t kPollHup = 0x010;     // EPOLLHUP: both directions shut / CLOSED
 inline constexpr uint32_t kPollRdHup = 0x2000;  // EPOLLRDHUP: the peer sent FIN
 
 // getsockopt(TCP_INFO), the fields of Linux's struct tcp_info that we keep.
@@ -105,7 +105,7 @@ struct TcpInfo {
   uint8_t snd_wscale = 0, rcv_wscale = 0;
   uint32_t rto_us = 0, rtt_us = 0, rttvar_us = 0;
   uint32_t snd_mss = 0, rcv_mss = 0;
-  uint32_t unacked = 0;  // segments in flight
+  uint32_t unacked = 0;                     // segments in flight
   uint32_t snd_cwnd = 0, snd_ssthresh = 0;  // bytes (Linux reports segments)
   uint32_t snd_wnd = 0, rcv_wnd = 0;
   uint64_t total_retrans = 0;
@@ -153,12 +153,12 @@ class TcpSocket {
   int take_error();
 
   // ---- options ------------------------------------------------------------------------------
-  void set_nodelay(bool on);                    // TCP_NODELAY (pushes pending data at once)
+  void set_nodelay(bool on);  // TCP_NODELAY (pushes pending data at once)
   bool nodelay() const { return nodelay_; }
-  void set_keepalive(bool on);                  // SO_KEEPALIVE
-  void set_keepalive_idle(Duration d);          // TCP_KEEPIDLE
-  void set_keepalive_intvl(Duration d);         // TCP_KEEPINTVL
-  void set_keepalive_count(int n);              // TCP_KEEPCNT
+  void set_keepalive(bool on);           // SO_KEEPALIVE
+  void set_keepalive_idle(Duration d);   // TCP_KEEPIDLE
+  void set_keepalive_intvl(Duration d);  // TCP_KEEPINTVL
+  void set_keepalive_count(int n);       // TCP_KEEPCNT
   // SO_LINGER: nullopt is off (close() sends FIN and returns). {0} makes close() abortive (RST).
   // A positive time is kept for the socket layer's blocking close; linger_done() tells it when
   // everything sent was acknowledged.
@@ -192,10 +192,10 @@ class TcpSocket {
   const SendSequence& snd() const { return snd_; }
   const RecvSequence& rcv() const { return rcv_; }
   const TcpNegotiated& negotiated() const { return opt_; }
-  size_t rx_available() const { return rx_.bytes() - rx_consumed_; }  // bytes recv() can read
-  size_t tx_queued() const { return write_bytes_; }  // bytes not yet acknowledged
-  size_t tx_space() const;                           // send() would take this many bytes
-  size_t accept_queue_len() const { return accept_q_.size(); }
+  size_t rx_available() const { return rx_bytes_ - rx_consumed_; }  // bytes recv() can read
+  size_t tx_queued() const { return write_bytes_; }                 // bytes not yet acknowledged
+  size_t tx_space() const;  // send() would take this many bytes
+  size_t accept_queue_len() const { return accept_q_.size() - accept_head_; }
   size_t syn_queue_len() const { return syn_q_len_; }
   int backlog() const { return backlog_; }
   TcpInfo info() const;
@@ -203,62 +203,70 @@ class TcpSocket {
 
  private:
   friend class TcpLayer;
-  struct SkbCb;
+  friend struct TcpRequest;
+
+ public:
+  struct Segment;  // tcp_internal.h
+  struct SkbCb;    // tcp_internal.h
+
+ private:
   TcpSocket(TcpLayer& layer, size_t rcvbuf, size_t sndbuf);
 
   // ---- tcp_socket.cc
   void set_state(Instant now, TcpState s);
   void wake(Instant now);
   void set_error(Instant now, int err);
-  void done(Instant now);  // tcp_done: -> CLOSED, timers off, queues freed, unhashed
-  void init_transfer(Instant now);  // connection established: cwnd, rto fallback, keepalive
-  void purge_queues();
+  void done(Instant now);           // tcp_done: -> CLOSED, timers off, unhashed, orphans freed
+  void init_transfer(Instant now);  // ESTABLISHED: MSS, cwnd, RTO fallback, keepalive
+  void close_now(Instant now);      // tcp_close
   // ---- tcp_input.cc
-  struct Segment;
-  void rcv_syn_sent(Instant now, const Segment& seg);
-  void rcv_state_process(Instant now, Segment& seg);
-  bool check_paws(Instant now, const Segment& seg);
+  void segment_arrives(Instant now, Segment& seg);
+  void drop(Instant now, const Segment& seg, DropReason why);
+  void negotiate(Instant now, const Segment& seg, bool we_offered_all);
+  void rcv_syn_sent(Instant now, Segment& seg);
+  bool rcv_time_wait(Instant now, Segment& seg);
   bool seq_acceptable(const Segment& seg) const;
-  bool process_rst(Instant now, const Segment& seg);
-  bool process_ack(Instant now, const Segment& seg);
-  void ack_update_window(const Segment& seg);
-  uint32_t clean_rtx_queue(Instant now, wire::SeqNum ack, const Segment& seg,
-                           std::optional<Duration>& rtt);
+  void trim_to_window(Segment& seg);
+  void rcv_state_process(Instant now, Segment& seg);
+  bool process_ack(Instant now, Segment& seg);
+  void clean_rtx_queue(Instant now, wire::SeqNum ack, std::optional<Duration>& rtt);
+  void check_space(Instant now);
   void data_queue(Instant now, Segment& seg);
+  void queue_rcv(PacketPtr p, uint32_t len);
   void process_fin(Instant now);
-  void update_ts_recent(Instant now, const Segment& seg);
-  void rcv_time_wait(Instant now, Segment& seg);
+  void enter_time_wait(Instant now);
+  void ack_snd_check(Instant now);
   // ---- tcp_output.cc
-  void write_xmit(Instant now);  // tcp_write_xmit / tcp_push
-  bool xmit_skb(Instant now, PacketBuffer& skb, bool retrans);
-  bool send_control(Instant now, wire::TcpFlags flags, wire::SeqNum seq, uint32_t tsval_override = 0);
-  void send_ack(Instant now);
-  void send_delayed_ack(Instant now);
-  void send_rst_active(Instant now);  // abort: <SEQ=SND.NXT><CTL=RST>
-  void send_syn(Instant now);
-  void send_fin(Instant now);
-  bool retransmit_head(Instant now);
-  void retransmit_all_unacked(Instant now);  // after PMTU drop
-  uint16_t select_window();
-  uint32_t rcv_space() const;  // free receive buffer space in payload bytes
-  void fill_options(wire::TcpOptions& o, wire::TcpFlags flags, uint32_t tsval_override);
-  uint32_t ts_now(Instant now) const;
-  uint32_t current_mss() const { return mss_cache_; }
   void sync_mss(uint32_t pmtu);
+  uint32_t rcv_space() const;  // free receive buffer space in payload bytes
+  uint16_t select_window();
+  uint32_t ts_now(Instant now) const;
+  void fill_options(wire::TcpOptions& o, wire::TcpFlags flags, Instant now);
   PacketPtr alloc_skb(size_t payload);
   bool fragment_skb(PacketBuffer& skb, uint32_t len);  // tcp_fragment
-  void queue_fin_skb(Instant now);
-  void check_space(Instant now);
+  bool xmit_skb(Instant now, PacketBuffer& skb, bool retrans);
+  bool send_control(Instant now, wire::TcpFlags flags, wire::SeqNum seq);
+  void ack_sent(Instant now);
+  void send_ack(Instant now);
+  void send_rst_active(Instant now);  // <SEQ=SND.NXT><CTL=RST,ACK>
+  void send_syn(Instant now);
+  void send_fin(Instant now);
+  void write_xmit(Instant now);  // tcp_write_xmit
+  bool retransmit_head(Instant now);
+  void retransmit_all_unacked(Instant now);  // after a PMTU drop
+  void pmtu_event(Instant now, uint16_t mtu);
+  void cleanup_rbuf(Instant now);
+  uint32_t size_goal() const { return mss_cache_; }
   // ---- tcp_timer.cc
-  void on_rtx_timer(Instant now);
-  void on_delack_timer(Instant now);
-  void on_keepalive_timer(Instant now);  // also FIN-WAIT-2 and TIME-WAIT (Linux sk_timer)
-  void arm_rtx(Instant now, Duration d);
   void arm_rto(Instant now);
   void arm_persist(Instant now);
   void arm_keepalive(Instant now);
-  void probe_timer(Instant now);
+  void arm_fin_wait2(Instant now);
+  void on_rtx_timer(Instant now);
   void write_timeout(Instant now);  // the retry limit: ETIMEDOUT
+  void probe_timer(Instant now);
+  void on_delack_timer(Instant now);
+  void on_keepalive_timer(Instant now);
 
   TcpLayer& layer_;
   TcpState state_ = TcpState::kClosed;
@@ -273,8 +281,9 @@ class TcpSocket {
   bool shut_wr_ = false;   // shutdown(SHUT_WR) / close: FIN queued
   bool fin_rcvd_ = false;  // the peer's FIN is in sequence (EOF after the queued data)
   bool fin_queued_ = false;
-  int error_ = 0;  // sk_err
-  int soft_error_ = 0;  // sk_err_soft: last ICMP error while connecting
+  bool was_connected_ = false;  // reached ESTABLISHED once (EPIPE vs ENOTCONN)
+  int error_ = 0;               // sk_err
+  int soft_error_ = 0;          // sk_err_soft: last ICMP error while connecting
   std::optional<Duration> linger_;
   Duration ka_idle_, ka_intvl_;
   int ka_cnt_ = 0;
@@ -286,16 +295,24 @@ class TcpSocket {
   uint32_t peer_mss_ = 536;   // the MSS option the peer sent
   uint32_t rcv_mss_ = 536;    // estimate of the peer's segment size (delayed ACK heuristics)
   uint32_t ts_offset_ = 0;
+  uint32_t pmtu_ = 576;     // path MTU to the peer
+  uint16_t adv_mss_ = 536;  // the MSS option we sent
   size_t rcvbuf_, sndbuf_;
   // Send side: every unacknowledged or unsent byte, in order, as MSS-sized skbs whose cb<SkbCb>
   // holds seq/end_seq; send_head_ is the first skb not yet sent (sk_send_head).
   PacketQueue write_q_;
   PacketBuffer* send_head_ = nullptr;
   size_t write_bytes_ = 0;  // payload bytes on write_q_
+  wire::SeqNum write_seq_;  // tp->write_seq: the sequence number of the next byte queued
+  wire::SeqNum snd_max_;    // highest SND.NXT ever (SND.NXT goes back to SND.UNA on an RTO)
+  wire::SeqNum snd_sml_;    // end of the last short segment sent (Nagle, Minshall's variant)
   // Receive side.
   PacketQueue rx_;          // in-order payloads (data() = payload), sk_receive_queue
   size_t rx_consumed_ = 0;  // bytes of rx_.front() already read
+  size_t rx_bytes_ = 0;     // payload bytes on rx_ (coalescing appends to queued buffers)
   TcpOfoQueue ofo_;
+  std::optional<wire::SeqNum> ofo_fin_;  // a FIN that arrived out of order, at this seq
+  wire::SeqNum last_ack_sent_;           // RCV.NXT in the last ACK (RFC 7323 Last.ACK.sent)
   // Loss detection and recovery.
   RttEstimator rtt_;
   std::unique_ptr<CongestionControl> cc_;
@@ -323,6 +340,8 @@ class TcpSocket {
   // Per-connection counters (TCP_INFO).
   TcpInfo stats_;
   WakeupFn wakeup_;
+  bool wake_queued_ = false;    // on the layer's wakeup list
+  bool bind_explicit_ = false;  // bind() chose the port (connect() may not share it)
   // Layer bookkeeping: intrusive list of all sockets.
   TcpSocket* prev_ = nullptr;
   TcpSocket* next_ = nullptr;
@@ -350,7 +369,12 @@ class TcpLayer final : public ip::L4Handler {
   void err(Instant now, const ip::IcmpError& e) override;
   // Timers: due work at `now`; when to come back.
   void on_timer(Instant now);
-  Instant next_deadline() const { return wheel_.next_deadline(); }
+  Instant next_deadline() const;
+  // Delivers the wakeups queued by segment processing, timers and calls (never re-entrantly:
+  // callbacks may call anything, close() included), then frees dead orphans. rcv(), err() and
+  // on_timer() end with it; the Stack calls it once per poll for wakeups caused by calls made
+  // between polls.
+  void run_wakeups(Instant now);
 
   TcpConfig& config() { return cfg_; }
   const TcpMib& mib() const { return mib_; }
@@ -365,6 +389,7 @@ class TcpLayer final : public ip::L4Handler {
 
  private:
   friend class TcpSocket;
+  friend struct TcpRequest;
   struct Key {
     uint32_t laddr, raddr;
     uint16_t lport, rport;
@@ -386,19 +411,19 @@ class TcpLayer final : public ip::L4Handler {
   void reap();
   void link(TcpSocket* s);
   // tcp_listen.cc
-  void listen_rcv(Instant now, TcpSocket& l, PacketPtr pkt, const wire::TcpRepr& h,
-                  wire::Ipv4Addr saddr, wire::Ipv4Addr daddr);
-  void request_rcv(Instant now, TcpRequest& r, PacketPtr pkt, const wire::TcpRepr& h);
+  void listen_rcv(Instant now, TcpSocket& l, TcpSocket::Segment& seg,
+                  std::optional<wire::SeqNum> iss = std::nullopt);
+  void request_rcv(Instant now, TcpRequest& r, TcpSocket::Segment& seg);
   TcpSocket* create_child(Instant now, TcpSocket& l, const TcpRequest& r);
-  void send_synack(Instant now, const TcpRequest& r);
+  void child_established(Instant now, TcpSocket& c);
+  void send_synack(Instant now, const TcpRequest& r, bool cookie);
   void on_synack_timer(TcpRequest& r, Instant now);
   void drop_request(TcpRequest& r);
   void listener_stop(Instant now, TcpSocket& l);
   // tcp_output.cc
-  // tcp_v4_send_reset: the RST answering `h` (RFC 9293 §3.10.7.1).
-  void send_reset(Instant now, const wire::TcpRepr& h, size_t payload_len, wire::Ipv4Addr saddr,
-                  wire::Ipv4Addr daddr);
-  // Builds header + options in front of `pkt` (data() = payload) and hands it to IP.
+  // tcp_v4_send_reset: the RST answering `seg` (RFC 9293 §3.10.7.1).
+  void send_reset(Instant now, const TcpSocket::Segment& seg);
+  // Pushes header + options in front of `pkt` (data() = payload) and hands it to IP.
   Result<void, ip::IpError> output(Instant now, PacketPtr pkt, const wire::TcpRepr& h,
                                    wire::Ipv4Addr src, wire::Ipv4Addr dst, uint64_t trace_id);
 
@@ -413,11 +438,13 @@ class TcpLayer final : public ip::L4Handler {
   TcpMib mib_;
   std::unordered_map<Key, TcpSocket*, KeyHash> ehash_;  // connected 4-tuples (incl. TIME-WAIT)
   std::unordered_map<Key, std::unique_ptr<TcpRequest>, KeyHash> reqs_;  // SYN queues
-  std::unordered_map<uint16_t, std::vector<TcpSocket*>> bhash_;  // bound ports
+  std::unordered_map<uint16_t, std::vector<TcpSocket*>> bhash_;         // bound ports
   TcpSocket* head_ = nullptr;  // every socket (intrusive list)
   size_t nsocks_ = 0;
-  std::vector<TcpSocket*> dead_;  // CLOSED orphans, freed by reap()
-  uint32_t port_hint_ = 0;        // RFC 6056 algorithm 3's next_ephemeral
+  std::vector<TcpSocket*> dead_;    // CLOSED orphans, freed by reap()
+  std::vector<TcpSocket*> wake_q_;  // sockets whose wakeup is pending
+  uint32_t port_hint_ = 0;          // RFC 6056 algorithm 3's next_ephemeral
+  Instant last_cookie_;             // when a SYN cookie was last sent (SyncookiesFailed)
 };
 
 }  // namespace ustack::transport

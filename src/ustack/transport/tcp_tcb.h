@@ -101,6 +101,8 @@ struct TcpMib {
   uint64_t zero_window_probes = 0;  // TCPWinProbe
   uint64_t keepalive_probes = 0;    // TCPKeepAlive
   uint64_t aborts_on_timeout = 0;   // TCPAbortOnTimeout: ETIMEDOUT after the retry limit
+  uint64_t abort_on_data = 0;       // TCPAbortOnData: data for a closed socket -> RST
+  uint64_t abort_on_close = 0;      // TCPAbortOnClose: close() with unread data -> RST
   uint64_t time_waits = 0;          // TW: connections that entered TIME-WAIT
   uint64_t tw_recycled = 0;         // TWRecycled: TIME-WAIT reused by a new SYN (RFC 6191)
 };

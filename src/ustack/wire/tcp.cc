@@ -88,4 +88,25 @@ void TcpRepr::emit(std::span<uint8_t> segment, const Ipv4Pseudo& ph) const {
   store_be16(segment, 16, csum_finish(csum_partial(segment, ph.sum(IpProto::kTcp, len))));
 }
 
+void TcpRepr::emit_header(std::span<uint8_t> header, std::span<const uint8_t> payload,
+                          const Ipv4Pseudo& ph, std::optional<uint16_t> payload_sum) const {
+  const size_t hlen = header_len();
+  USTACK_ASSERT(header.size() == hlen, "TcpRepr::emit_header: span is not the header");
+  USTACK_ASSERT(hlen + payload.size() <= kMaxSegmentLen, "TcpRepr::emit_header: over 65535 bytes");
+  store_be16(header, 0, src_port);
+  store_be16(header, 2, dst_port);
+  store_be32(header, 4, seq.v);
+  store_be32(header, 8, ack.v);
+  store_be16(header, 12, static_cast<uint16_t>((hlen / 4) << 12 | flags.bits()));
+  store_be16(header, 14, window);
+  store_be16(header, 16, 0);
+  store_be16(header, 18, urgent);
+  options.emit(header.subspan(kTcpHeaderLen, hlen - kTcpHeaderLen));
+  // The header is a multiple of 4 bytes, so its sum and the payload's add up (RFC 1071 §2).
+  const uint16_t len = static_cast<uint16_t>(hlen + payload.size());
+  const uint16_t psum = payload_sum ? *payload_sum : csum_partial(payload);
+  const uint16_t sum = csum_add(csum_partial(header, ph.sum(IpProto::kTcp, len)), psum);
+  store_be16(header, 16, csum_finish(sum));
+}
+
 }  // namespace ustack::wire

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -148,6 +149,12 @@ struct TcpRepr {
   // payload already in place after header_len() bytes. Writes the header and options and
   // the checksum over pseudo-header + segment.
   void emit(std::span<uint8_t> segment, const Ipv4Pseudo& ph) const;
+  // The same with the header and the payload in separate spans (header_len() bytes for the
+  // header): a sender whose payload lives in a buffer shared with its retransmission queue
+  // writes only the header bytes it pushed. `payload_sum` is csum_partial(payload) if the
+  // caller has it (TCP computes it once per skb), or nullopt to compute it here.
+  void emit_header(std::span<uint8_t> header, std::span<const uint8_t> payload,
+                   const Ipv4Pseudo& ph, std::optional<uint16_t> payload_sum = std::nullopt) const;
 
   bool operator==(const TcpRepr&) const = default;
 };
