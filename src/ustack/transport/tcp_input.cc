@@ -94,6 +94,7 @@ void TcpSocket::rcv_syn_sent(Instant now, Segment& seg) {
   }
   rcv_.irs = seg.seq;
   rcv_.nxt = seg.seq + 1;
+  rcv_.adv_right = rcv_.nxt + rcv_.wnd;  // our SYN's window, now relative to the peer's ISN
   negotiate(now, seg, true);
   if (ack_ok) {
     // SYN-ACK: ESTABLISHED. The window of a SYN is never scaled (RFC 7323 §2.2).
