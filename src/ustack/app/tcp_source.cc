@@ -63,14 +63,11 @@ void TcpSource::pump(Instant now) {
     sent_ += *r;
     if (*r < n) break;
   }
-  // 2. Everything queued: half-close, our FIN goes after the data.
-  if (sent_ == total_ && !shut_) {
-    if (auto r = sock_->shutdown(now, transport::kShutWr); !r) {
-      if (r.error() != ENOTCONN) return end(now, r.error());
-      // Still SYN-SENT: the FIN is queued once connected (next wakeup).
-    } else {
-      shut_ = true;
-    }
+  // 2. Everything queued: half-close, our FIN goes after the data. Not in SYN-SENT: there
+  //    shutdown() abandons the connect (inet_shutdown); the wakeup for ESTABLISHED comes back.
+  if (sent_ == total_ && !shut_ && sock_->state() != transport::TcpState::kSynSent) {
+    if (auto r = sock_->shutdown(now, transport::kShutWr); !r) return end(now, r.error());
+    shut_ = true;
   }
   // 3. Read and discard whatever the peer sends, until its FIN.
   for (;;) {

@@ -140,8 +140,8 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   if (cfg.neigh_reachable_ms) sc.neigh.base_reachable_time = Duration::ms(*cfg.neigh_reachable_ms);
   if (cfg.neigh_delay_probe_ms)
     sc.neigh.delay_first_probe_time = Duration::ms(*cfg.neigh_delay_probe_ms);
+  if (cfg.tcp_time_wait_ms) sc.tcp.time_wait = Duration::ms(*cfg.tcp_time_wait_ms);
   stack::Stack stack(sc);
-  if (cfg.tcp_time_wait_ms) stack.tcp().config().time_wait = Duration::ms(*cfg.tcp_time_wait_ms);
   TracePrinter printer(err);
   if (cfg.trace_mask != 0) stack.telemetry().set_sink(&printer, cfg.trace_mask);
   rt::Runtime runtime(stack);
@@ -274,12 +274,9 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   // twice), and unblocking it before the report is out would kill us with stdout unflushed.
   for (dev::PcapCapture* c : captures) (void)c->flush();
   if (!cfg.quiet) std::fputs(stack.format_all().c_str(), out);
-  if (!cfg.quiet) {
-    std::fprintf(out, "== tcp ==\n%s%s== ss ==\n%s", stack.tcp().format_snmp().c_str(),
-                 stack.tcp().format_netstat().c_str(), stack.tcp().format().c_str());
-    std::fprintf(out, "tcp sockets %zu requests %zu\n", stack.tcp().sockets(),
-                 stack.tcp().requests());
-  }
+  // format_all() has the TCP MIB (Tcp:, TcpExt:) and the `ss` listing; the totals too.
+  std::fprintf(out, "tcp sockets %zu requests %zu\n", stack.tcp().sockets(),
+               stack.tcp().requests());
   if (echo) std::fputs(echo->format().c_str(), out);
   if (tcp_echo) std::fputs(tcp_echo->format().c_str(), out);
   if (tcp_sink) std::fputs(tcp_sink->format().c_str(), out);

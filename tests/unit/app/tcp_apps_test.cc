@@ -90,6 +90,15 @@ TEST(TcpConnReport, Line) {
 
 // ---- two hosts -------------------------------------------------------------------------------
 
+std::string info(const TcpSocket* s) {
+  const transport::TcpInfo i = s->info();
+  return "snd_wnd " + std::to_string(i.snd_wnd) + " rcv_wnd " + std::to_string(i.rcv_wnd) +
+         " cwnd " + std::to_string(i.snd_cwnd) + " unacked " + std::to_string(i.unacked) +
+         " rto_us " + std::to_string(i.rto_us) + " backoff " + std::to_string(i.backoff) +
+         " retrans " + std::to_string(i.total_retrans) + " rx_available " +
+         std::to_string(s->rx_available()) + "\n";
+}
+
 // a (10.0.0.1) <-> b (10.0.0.2), 100 us each way, 1 Gbit/s; TIME-WAIT 1 s on both.
 class TcpAppsTest : public ::testing::Test {
  protected:
@@ -219,7 +228,12 @@ TEST_F(TcpAppsTest, EchoStopsReadingWhileItCannotSend) {
         if (off == kTotal && !shut) shut = c->shutdown(w_->now(), transport::kShutWr).ok();
         return drain(c, got);
       },
-      Duration::s(60)));
+      Duration::s(60)))
+      << "sent " << off << " got " << got.size() << " echoed " << echo.stats().bytes << "\n"
+      << a().tcp().format() << b().tcp().format() << "now " << w_->now().nanos() << " next event "
+      << w_->next_event().nanos() << "\n"
+      << a().format_drops() << b().format_drops() << info(c) << a().tcp().format_netstat()
+      << b().tcp().format_netstat();
   EXPECT_EQ(got.size(), kTotal);
   EXPECT_TRUE(got == sent);
   EXPECT_EQ(echo.stats().completed, 1u);
@@ -328,6 +342,21 @@ TEST_F(TcpAppsTest, SourceToSinkThroughTwoPercentLossEachWay) {
   EXPECT_GT(w_->faults("a", "eth0")->tx_fault_stats().dropped, 0u);
 }
 
+// Zero bytes: the half-close must wait for ESTABLISHED (shutdown in SYN-SENT aborts).
+TEST_F(TcpAppsTest, SourceOfZeroBytesConnectsAndCloses) {
+  std::vector<TcpConnReport> sunk;
+  TcpSink sink(b(), [&](const TcpConnReport& r) { sunk.push_back(r); });
+  ASSERT_TRUE(sink.start(9).ok());
+  std::optional<TcpConnReport> sent;
+  TcpSource src(a(), [&](const TcpConnReport& r) { sent = r; });
+  ASSERT_TRUE(src.start(w_->now(), ip("10.0.0.2"), 9, 0).ok());
+  ASSERT_TRUE(run_until([&] { return sent.has_value() && !sunk.empty(); }, Duration::s(5)));
+  EXPECT_EQ(sent->error, 0) << errno_name(sent->error);
+  EXPECT_EQ(sent->sha256, pattern_sha256(0));
+  EXPECT_EQ(sunk[0].bytes, 0u);
+  EXPECT_EQ(sunk[0].error, 0);
+}
+
 TEST_F(TcpAppsTest, SourceToAClosedPortReportsEconnrefused) {
   std::optional<TcpConnReport> sent;
   TcpSource src(a(), [&](const TcpConnReport& r) { sent = r; });
@@ -346,6 +375,7 @@ TEST_F(TcpAppsTest, PausedListenerKeepsConnectionsQueued) {
   ASSERT_TRUE(echo.start(7, {.backlog = 4, .pause_accept = true}).ok());
   std::vector<TcpSocket*> cs;
   for (int i = 0; i < 3; ++i) cs.push_back(connect(7));
+  w_->run_for(Duration::ms(1));  // the last handshake's ACK reaches b
   EXPECT_EQ(echo.listener()->accept_queue_len(), 3u);
   EXPECT_EQ(echo.stats().accepted, 0u);
   // stop() resets the queued connections.
