@@ -37,6 +37,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -244,6 +245,22 @@ class LinuxTcp : public OneHostTest {
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     return err == 0 ? "" : std::string("connect: ") + std::strerror(err);
   }
+  // For --tcp-source: the source connects as soon as the host runs, so the kernel side must
+  // be up first (a TAP without carrier fails neighbour resolution at once: EHOSTUNREACH). The
+  // test creates the TAP (persistent, in the namespace), addresses it and brings it up; the
+  // host then opens the existing TAP. Use with ASSERT_NO_FATAL_FAILURE.
+  void start_host_on_ready_tap(const std::vector<std::string>& extra) {
+    const std::string cmd = "(ip link show " + tap_ + " >/dev/null 2>&1 || (ip tuntap add dev " +
+                            tap_ + " mode tap && ip addr add " + kLinux + "/24 dev " + tap_ +
+                            ")) && ip link set " + tap_ + " up";
+    const CmdResult r = ns_.exec(cmd);
+    ASSERT_TRUE(r.ok()) << cmd << ": " << r.output;
+    std::vector<std::string> args = {"--tap",  tap_,  "--addr", std::string(kUstack) + "/24",
+                                     "--pcap", pcap()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    host_ = std::make_unique<HostProcess>(ns_, args, dir_.file("out"), dir_.file("err"));
+    ASSERT_TRUE(host_->wait_ready()) << host_->err();
+  }
   // Waits until the host (which ends by itself) has exited; its stdout.
   std::string wait_host_exit(std::chrono::milliseconds limit) {
     EXPECT_TRUE(host_->exited(limit)) << "ustack host still running";
@@ -307,8 +324,8 @@ TEST_F(LinuxTcp, BulkSourceToLinuxSocatDigestMatches) {
   }
   ASSERT_TRUE(listening);
   const auto t0 = Clock::now();
-  start_host({"--tcp-source", std::string(kLinux) + ":5001:" + std::to_string(n), "--pcap-snaplen",
-              "128"});
+  start_host_on_ready_tap({"--tcp-source", std::string(kLinux) + ":5001:" + std::to_string(n),
+                           "--pcap-snaplen", "128"});
   listener.join();
   ASSERT_FALSE(HasFatalFailure());
   const std::string out = wait_host_exit(60s);
@@ -365,7 +382,7 @@ void LinuxTcp::source_test(const std::vector<std::string>& impair, double wall_l
   const auto deadline = Clock::now() + std::chrono::milliseconds(int64_t(wall_limit_s * 1000));
   Transfer t;
   std::thread rx([&] { t = receive_all(lfd, deadline); });
-  start_host(args);
+  start_host_on_ready_tap(args);
   rx.join();
   ::close(lfd);
   ASSERT_FALSE(HasFatalFailure());
@@ -502,7 +519,8 @@ TEST_F(LinuxTcp, ClosedPortIsRefusedBothWays) {
 
   // ustack -> Linux:4445 (nothing listens): exit 1 naming ECONNREFUSED.
   std::filesystem::remove(pcap());
-  start_host({"--tcp-source", std::string(kLinux) + ":4445:1000"});
+  ASSERT_NO_FATAL_FAILURE(
+      start_host_on_ready_tap({"--tcp-source", std::string(kLinux) + ":4445:1000"}));
   const std::string out2 = wait_host_exit(20s);
   EXPECT_EQ(host_->status(), 1) << host_->err();
   EXPECT_NE(host_->err().find("ECONNREFUSED"), std::string::npos) << host_->err();
@@ -536,9 +554,19 @@ TEST_F(LinuxTcp, ListenQueueOverflowIsBoundedAndCounted) {
   EXPECT_NE(out.find("tcp-sink :9 accepted 0 "), std::string::npos) << out;
   // The listener and at most `backlog` established children (+1: Linux's accept queue check is
   // "more than backlog", sk_acceptq_is_full).
-  const size_t at = out.find("tcp sockets ");
+  const size_t at = out.find("\ntcp sockets ");
   ASSERT_NE(at, std::string::npos) << out;
-  EXPECT_LE(std::stoul(out.substr(at + 12)), 1u + 3u) << out;
+  EXPECT_LE(std::stoul(out.substr(at + 13)), 1u + 3u) << out;
+  // The `ss` LISTEN line: Recv-Q is the accept queue, Send-Q the backlog.
+  const size_t l = out.find("\nLISTEN ");
+  ASSERT_NE(l, std::string::npos) << out;
+  std::istringstream listen_line(out.substr(l + 1, out.find('\n', l + 1) - l - 1));
+  std::string state;
+  size_t recv_q = 0, send_q = 0;
+  listen_line >> state >> recv_q >> send_q;
+  EXPECT_EQ(send_q, 2u) << out;
+  EXPECT_LE(recv_q, send_q) << out;
+  EXPECT_GE(recv_q, 1u) << out;
   expect_tcp_pcap_clean(pcap());
 }
 
