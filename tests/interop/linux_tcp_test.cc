@@ -68,9 +68,11 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// tshark's verdict plus the TCP analysis flag the issue names.
+// tshark's verdict plus the TCP analysis flag the issue names. The payload on our service
+// ports is decoded as plain data: random bytes otherwise wake heuristic dissectors (Thrift)
+// that then report "errors" in them.
 void expect_tcp_pcap_clean(const std::string& pcap) {
-  EXPECT_TRUE(testtools::tshark_clean(pcap));
+  EXPECT_TRUE(testtools::tshark_clean(pcap, testtools::tcp_payload_as_data({7, 9, 5001})));
   EXPECT_EQ(tshark_count(pcap, "tcp.analysis.ack_lost_segment"), 0) << "ACKed unseen segment";
 }
 
@@ -261,6 +263,16 @@ class LinuxTcp : public OneHostTest {
     host_ = std::make_unique<HostProcess>(ns_, args, dir_.file("out"), dir_.file("err"));
     ASSERT_TRUE(host_->wait_ready()) << host_->err();
   }
+  // OneHostTest::stop_host with the TCP pcap checks (expect_tcp_pcap_clean).
+  void stop_tcp_host(std::string* out) {
+    ASSERT_NE(host_, nullptr);
+    ASSERT_TRUE(host_->stop(SIGINT)) << "ustack host ignored SIGINT";
+    *out = host_->out();
+    EXPECT_EQ(host_->status(), 0) << host_->err();
+    EXPECT_NE(host_->err().find("ustack host: stopped by"), std::string::npos) << host_->err();
+    EXPECT_EQ(host_->err().find("Sanitizer"), std::string::npos) << host_->err();
+    expect_tcp_pcap_clean(pcap());
+  }
   // Waits until the host (which ends by itself) has exited; its stdout.
   std::string wait_host_exit(std::chrono::milliseconds limit) {
     EXPECT_TRUE(host_->exited(limit)) << "ustack host still running";
@@ -300,14 +312,13 @@ TEST_F(LinuxTcp, BulkLinuxSocatToSinkDigestMatches) {
   std::filesystem::remove(data);
   const std::vector<std::string> lines = conn_lines(host_->out());
   ASSERT_EQ(lines.size(), 1u);
-  EXPECT_EQ(lines[0].substr(0, 19), "conn 1 192.0.2.1:");
+  EXPECT_TRUE(lines[0].starts_with("conn 1 192.0.2.1:")) << lines[0];
   EXPECT_NE(lines[0].find(" bytes " + std::to_string(n) + " sha256 " + want), std::string::npos)
       << lines[0] << "\nwant sha256 " << want;
   std::printf("[ info ] Linux -> ustack sink: %llu bytes in %.2f s (%.1f MB/s)\n",
               static_cast<unsigned long long>(n), secs, static_cast<double>(n) / secs / 1e6);
   std::string out;
-  ASSERT_NO_FATAL_FAILURE(stop_host(&out));
-  EXPECT_EQ(tshark_count(pcap(), "tcp.analysis.ack_lost_segment"), 0);
+  ASSERT_NO_FATAL_FAILURE(stop_tcp_host(&out));
 }
 
 TEST_F(LinuxTcp, BulkSourceToLinuxSocatDigestMatches) {
@@ -367,8 +378,7 @@ void LinuxTcp::sink_test(const std::vector<std::string>& impair, double wall_lim
   EXPECT_NE(lines[0].find(" bytes " + std::to_string(n) + " sha256 " + t.sha256), std::string::npos)
       << lines[0] << "\nwant " << t.sha256;
   std::string out;
-  ASSERT_NO_FATAL_FAILURE(stop_host(&out));
-  EXPECT_EQ(tshark_count(pcap(), "tcp.analysis.ack_lost_segment"), 0);
+  ASSERT_NO_FATAL_FAILURE(stop_tcp_host(&out));
   EXPECT_NE(out.find("impair " + tap_ + " rx: frames"), std::string::npos) << out;
 }
 
@@ -406,7 +416,7 @@ void LinuxTcp::source_test(const std::vector<std::string>& impair, double wall_l
 // A pause longer than 0.2+0.4+0.8+1.6+3.2 s would need the same segment (or its ACK) lost
 // five times in a row: at 2 % that is a stall, not bad luck.
 constexpr double kGapLimit = 6.0;
-constexpr double kWallLimit = 240.0;
+constexpr double kWallLimit = 300.0;
 
 TEST_F(LinuxTcp, BulkLinuxToSinkThroughTwoPercentLoss) {
   sink_test({"--impair", "loss=2%"}, kWallLimit, kGapLimit);
@@ -493,7 +503,7 @@ TEST_F(LinuxTcp, EchoTwoThousandSequentialThenFiveHundredConcurrent) {
   // some slack, then only the listener may be left.
   std::this_thread::sleep_for(2500ms);
   std::string out;
-  ASSERT_NO_FATAL_FAILURE(stop_host(&out));
+  ASSERT_NO_FATAL_FAILURE(stop_tcp_host(&out));
   EXPECT_NE(out.find("tcp sockets 1 requests 0"), std::string::npos) << out;
   EXPECT_NE(out.find("tcp-echo :7 accepted 2500 completed 2500 errors 0 open 0"), std::string::npos)
       << out;
@@ -501,7 +511,6 @@ TEST_F(LinuxTcp, EchoTwoThousandSequentialThenFiveHundredConcurrent) {
   EXPECT_EQ(snmp_value(out, "Tcp", "PassiveOpens"), 2500u);
   EXPECT_EQ(snmp_value(out, "Tcp", "AttemptFails"), 0u);
   EXPECT_EQ(snmp_value(out, "Tcp", "EstabResets"), 0u);
-  EXPECT_EQ(tshark_count(pcap(), "tcp.analysis.ack_lost_segment"), 0);
 }
 
 // ---- refused and overflow ----------------------------------------------------------------------
@@ -513,9 +522,8 @@ TEST_F(LinuxTcp, ClosedPortIsRefusedBothWays) {
   EXPECT_EQ(connect_ustack(fd, 4444), std::string("connect: ") + std::strerror(ECONNREFUSED));
   ::close(fd);
   std::string out;
-  ASSERT_NO_FATAL_FAILURE(stop_host(&out));
+  ASSERT_NO_FATAL_FAILURE(stop_tcp_host(&out));
   EXPECT_GE(snmp_value(out, "Tcp", "OutRsts").value_or(0), 1u) << out;
-  expect_tcp_pcap_clean(pcap());
 
   // ustack -> Linux:4445 (nothing listens): exit 1 naming ECONNREFUSED.
   std::filesystem::remove(pcap());
@@ -542,7 +550,7 @@ TEST_F(LinuxTcp, ListenQueueOverflowIsBoundedAndCounted) {
   }
   std::this_thread::sleep_for(1500ms);  // SYN and SYN-ACK retransmissions happen meanwhile
   std::string out;
-  ASSERT_NO_FATAL_FAILURE(stop_host(&out));
+  ASSERT_NO_FATAL_FAILURE(stop_tcp_host(&out));
   for (int fd : fds) ::close(fd);
   const auto ext = snmp_group(out, "TcpExt");
   ASSERT_FALSE(ext.empty()) << out;
@@ -567,7 +575,6 @@ TEST_F(LinuxTcp, ListenQueueOverflowIsBoundedAndCounted) {
   EXPECT_EQ(send_q, 2u) << out;
   EXPECT_LE(recv_q, send_q) << out;
   EXPECT_GE(recv_q, 1u) << out;
-  expect_tcp_pcap_clean(pcap());
 }
 
 // ---- arguments (no root needed) ----------------------------------------------------------------
