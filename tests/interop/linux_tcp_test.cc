@@ -431,7 +431,7 @@ TEST_F(LinuxTcp, BulkSourceToLinuxThroughTwoPercentLoss) {
   source_test({"--impair", "loss=2%"}, kWallLimit, kGapLimit);
 }
 TEST_F(LinuxTcp, BulkLinuxToSinkThroughFivePercentReordering) {
-  sink_test({"--impair", "reorder=5%"}, kWallLimit, kGapLimit);
+  sink_test({"--impair", tap_ + ":reorder=5%"}, kWallLimit, kGapLimit);  // TAP:SPEC form
 }
 TEST_F(LinuxTcp, BulkSourceToLinuxThroughFivePercentReordering) {
   source_test({"--impair", "reorder=5%"}, kWallLimit, kGapLimit);

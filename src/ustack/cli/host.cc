@@ -285,6 +285,11 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
     std::fputs(fault_stats_line(name, "tx", fi->tx_fault_stats()).c_str(), out);
   }
   if (cfg.quiet) std::fprintf(out, "== drops ==\n%s", stack.format_drops().c_str());
+  if (tcp_source && !tcp_source->done() && exit_code == 0) {
+    std::fprintf(err, "ustack host: --tcp-source interrupted after %llu bytes\n",
+                 static_cast<unsigned long long>(tcp_source->sent()));
+    exit_code = kExitTransferFailed;
+  }
   if (stop_signal != 0 || !tcp_source)
     std::fprintf(err, "ustack host: stopped by %s\n",
                  stop_signal != 0 ? strsignal(stop_signal) : "request");

@@ -138,8 +138,8 @@ Result<Impairment, std::string> parse_impair(std::string_view s, uint64_t seed);
 // Opens the TAPs, configures the stack, prints "ustack host: ready (...)" to `err` and runs
 // until SIGINT or SIGTERM (or, with --tcp-source, until the transfer ends); then prints the
 // tables to `out`. Returns the exit code: 0 after a clean stop or a successful transfer, 1 when
-// the transfer failed (its errno name is on `err`), 2 if a TAP, capture, address, route, rule
-// or service could not be set up.
+// the transfer failed (its errno name is on `err`) or was interrupted, 2 if a TAP, capture,
+// address, route, rule or service could not be set up.
 int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err);
 
 }  // namespace ustack::cli
