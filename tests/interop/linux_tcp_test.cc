@@ -416,6 +416,7 @@ void LinuxTcp::source_test(const std::vector<std::string>& impair, double wall_l
             std::string::npos)
       << out;
   EXPECT_NE(out.find("impair " + tap_ + " tx: frames"), std::string::npos) << out;
+  EXPECT_EQ(host_->err().find("Sanitizer"), std::string::npos) << host_->err();
   expect_tcp_pcap_clean(pcap());
 }
 
