@@ -178,7 +178,8 @@ enum Field {
   kFieldCount
 };
 
-std::vector<std::string> tshark_args(const std::string& path) {
+std::vector<std::string> tshark_args(const std::string& path,
+                                     const std::vector<std::string>& extra) {
   std::vector<std::string> a = {"tshark", "-n", "-r", path,
                                 // Checksum validation is off by default (tshark -G defaultprefs).
                                 "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
@@ -189,6 +190,7 @@ std::vector<std::string> tshark_args(const std::string& path) {
     a.push_back("-e");
     a.push_back(f);
   }
+  a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
 
@@ -225,15 +227,29 @@ std::string judge(const std::vector<std::string>& f) {
 
 }  // namespace
 
+std::vector<std::string> tcp_payload_as_data(const std::vector<uint16_t>& ports) {
+  std::vector<std::string> a;
+  for (uint16_t p : ports) {
+    a.push_back("-d");
+    a.push_back("tcp.port==" + std::to_string(p) + ",data");
+  }
+  return a;
+}
+
 bool tshark_available() {
   const RunResult r = run({"tshark", "-v"});
   return r.spawned && r.exit_code == 0;
 }
 
 ::testing::AssertionResult tshark_clean(const std::string& pcap_path) {
+  return tshark_clean(pcap_path, {});
+}
+
+::testing::AssertionResult tshark_clean(const std::string& pcap_path,
+                                        const std::vector<std::string>& extra_args) {
   std::string why;
   if (!looks_like_capture(pcap_path, &why)) return ::testing::AssertionFailure() << why;
-  const RunResult r = run(tshark_args(pcap_path));
+  const RunResult r = run(tshark_args(pcap_path, extra_args));
   if (!r.spawned) {
     return ::testing::AssertionFailure()
            << "cannot run tshark (" << r.spawn_error << "); install it: apt-get install -y tshark";

@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ustack::testtools {
 
@@ -18,6 +20,13 @@ namespace ustack::testtools {
 // about the conversation itself (a TCP RST, a zero window, a retransmission) are not defects
 // and do not fail. Fails with an explanation if tshark is not installed.
 ::testing::AssertionResult tshark_clean(const std::string& pcap_path);
+// The same with extra tshark arguments. TCP tests that carry arbitrary bytes pass
+// tcp_payload_as_data(ports): tshark's heuristic dissectors (Thrift, ...) otherwise claim
+// random payloads and report "errors" in them that are no defect of ours.
+::testing::AssertionResult tshark_clean(const std::string& pcap_path,
+                                        const std::vector<std::string>& extra_args);
+// "-d tcp.port==P,data" for each port: the payload on those ports is plain data.
+std::vector<std::string> tcp_payload_as_data(const std::vector<uint16_t>& ports);
 
 // True if a tshark binary can be run (for tests that want to say why they skip).
 bool tshark_available();

@@ -8,6 +8,7 @@
 
 #include "ustack/base/telemetry.h"
 #include "ustack/cli/host.h"
+#include "ustack/dev/fault_spec.h"
 
 namespace ustack::cli {
 namespace {
@@ -99,6 +100,69 @@ Result<uint32_t, std::string> parse_trace_layers(std::string_view s) {
   return mask;
 }
 
+Result<TcpSourceTarget, std::string> parse_tcp_source(std::string_view s) {
+  const auto bad = [&](std::string_view why) {
+    return Err{
+        fmt::format("bad target '{}': {} (expected HOST:PORT:BYTES, e.g. "
+                    "192.0.2.1:5001:256M)",
+                    s, why)};
+  };
+  const size_t c1 = s.find(':');
+  const size_t c2 = c1 == std::string_view::npos ? c1 : s.find(':', c1 + 1);
+  if (c2 == std::string_view::npos || s.find(':', c2 + 1) != std::string_view::npos)
+    return bad("three fields separated by ':'");
+  TcpSourceTarget t;
+  auto a = wire::Ipv4Addr::parse(s.substr(0, c1));
+  if (!a || a->is_unspecified() || a->is_broadcast() || a->is_multicast())
+    return bad("the host must be a unicast IPv4 address");
+  t.addr = *a;
+  auto p = to_number<uint32_t>(s.substr(c1 + 1, c2 - c1 - 1));
+  if (!p || *p == 0 || *p > 65535) return bad("the port must be 1..65535");
+  t.port = static_cast<uint16_t>(*p);
+  std::string_view n = s.substr(c2 + 1);
+  uint64_t mult = 1;
+  if (!n.empty()) {
+    switch (n.back()) {
+      case 'K':
+      case 'k':
+        mult = uint64_t{1} << 10;
+        break;
+      case 'M':
+        mult = uint64_t{1} << 20;
+        break;
+      case 'G':
+        mult = uint64_t{1} << 30;
+        break;
+      default:
+        break;
+    }
+    if (mult != 1) n.remove_suffix(1);
+  }
+  auto b = to_number<uint64_t>(n);
+  if (!b || *b > (uint64_t{1} << 50) / mult)
+    return bad("the byte count must be a number with an optional K, M or G suffix");
+  t.bytes = *b * mult;
+  return t;
+}
+
+Result<Impairment, std::string> parse_impair(std::string_view s, uint64_t seed) {
+  Impairment imp;
+  // A TAP prefix is the text before the first ':' when it holds no '=' (SPEC has no ':').
+  const size_t colon = s.find(':');
+  if (colon != std::string_view::npos) {
+    imp.tap = std::string(s.substr(0, colon));
+    if (imp.tap.empty() || imp.tap.find('=') != std::string::npos)
+      return Err{fmt::format("bad impairment '{}': expected [TAP:]SPEC", s)};
+    s.remove_prefix(colon + 1);
+  }
+  dev::FaultInjectorConfig base;
+  base.seed = seed;
+  auto c = dev::parse_fault_spec(s, base);
+  if (!c) return Err{fmt::format("bad impairment {}", c.error())};
+  imp.cfg = *c;
+  return imp;
+}
+
 HostCommand::HostCommand(CLI::App& parent) {
   sub_ = parent.add_subcommand("host",
                                "run one ustack host on Linux TAP interfaces until SIGINT/SIGTERM");
@@ -135,6 +199,29 @@ HostCommand::HostCommand(CLI::App& parent) {
                    "print trace events of these layers to stderr: "
                    "all, or a comma list of dev,link,arp,ip,icmp,udp,...");
   sub_->add_flag("--quiet", quiet_, "at exit print only the echo and drop counters");
+  sub_->add_option("--pcap-snaplen", pcap_snaplen_,
+                   "keep at most N bytes of each captured frame (default 65535)")
+      ->check(CLI::Range(64, 65535));
+  sub_->add_option("--tcp-echo", tcp_echo_, "echo TCP connections on this port (RFC 862)")
+      ->check(CLI::Range(1, 65535));
+  sub_->add_option("--tcp-sink", tcp_sink_,
+                   "discard TCP data on this port; print bytes and SHA-256 per connection")
+      ->check(CLI::Range(1, 65535));
+  sub_->add_option("--tcp-source", tcp_source_,
+                   "HOST:PORT:BYTES: send BYTES (K/M/G suffix) of a fixed pattern, then exit")
+      ->allow_extra_args(false);
+  sub_->add_option("--tcp-backlog", tcp_backlog_,
+                   "listen backlog of --tcp-echo/--tcp-sink (SYN and accept queues; default 128)")
+      ->check(CLI::Range(1, 65535));
+  sub_->add_flag("--tcp-pause-accept", tcp_pause_accept_,
+                 "the --tcp-echo/--tcp-sink listeners never accept (connections queue up)");
+  sub_->add_option("--tcp-time-wait-ms", tcp_time_wait_ms_,
+                   "TIME-WAIT length in milliseconds (default 60000, as Linux)")
+      ->check(CLI::Range(int64_t{1}, int64_t{3'600'000}));
+  sub_->add_option("--impair", impairs_,
+                   "[TAP:]SPEC fault injection on the TAPs, e.g. loss=2%,reorder=5%,dup=1%,"
+                   "corrupt=0.1%,delay=1ms,jitter=200us (rx./tx. prefix: one direction)")
+      ->allow_extra_args(false);
 }
 
 bool HostCommand::selected() const { return sub_->parsed(); }
@@ -201,6 +288,33 @@ Result<HostConfig, std::string> HostCommand::config() const {
     c.trace_mask = *m;
   }
   c.quiet = quiet_;
+  c.pcap_snaplen = pcap_snaplen_;
+  if (tcp_echo_ > 0) c.tcp_echo = static_cast<uint16_t>(tcp_echo_);
+  if (tcp_sink_ > 0) c.tcp_sink = static_cast<uint16_t>(tcp_sink_);
+  if (c.tcp_echo && c.tcp_sink && *c.tcp_echo == *c.tcp_sink)
+    return Err{fmt::format("--tcp-echo and --tcp-sink both use port {}", *c.tcp_echo)};
+  if (!tcp_source_.empty()) {
+    auto t = parse_tcp_source(tcp_source_);
+    if (!t) return Err{"--tcp-source: " + t.error()};
+    c.tcp_source = *t;
+  }
+  c.tcp_backlog = tcp_backlog_;
+  c.tcp_pause_accept = tcp_pause_accept_;
+  if (tcp_time_wait_ms_ > 0) c.tcp_time_wait_ms = tcp_time_wait_ms_;
+  for (const std::string& text : impairs_) {
+    auto imp = parse_impair(text, seed_);
+    if (!imp) return Err{"--impair: " + imp.error()};
+    bool known = imp->tap.empty();
+    for (const HostConfig::Tap& t : c.taps) known = known || t.name == imp->tap;
+    if (!known) return Err{fmt::format("--impair '{}': no --tap {}", text, imp->tap)};
+    for (const Impairment& other : c.impairs)
+      if (other.tap == imp->tap)
+        return Err{
+            imp->tap.empty()
+                ? fmt::format("--impair '{}': a second impairment for every tap", text)
+                : fmt::format("--impair '{}': a second impairment for tap {}", text, imp->tap)};
+    c.impairs.push_back(std::move(*imp));
+  }
   return c;
 }
 
