@@ -435,8 +435,14 @@ bool TcpSocket::process_ack(Instant now, Segment& seg) {
     }
     check_space(now);
   } else if (ack == snd_.una && seg.len == 0 && !seg.fin && !seg.h.flags.syn() &&
-             seg_wnd == snd_.wnd && snd_max_ != snd_.una) {
-    // RFC 5681 §2: a duplicate ACK.
+             snd_max_ != snd_.una &&
+             (seg_wnd <= snd_.wnd || (opt_.sack_ok && !seg.h.options.sack.empty()))) {
+    // RFC 5681 §2: a duplicate ACK. Two relaxations of "the window is unchanged", because a
+    // receiver's window moves while it holds out-of-order data, and demanding it be still
+    // turns every loss into a retransmission timeout: a window that shrank still counts (as
+    // Linux: only a grown window is FLAG_WIN_UPDATE), and so does any ACK carrying SACK
+    // blocks (RFC 6675 §2's duplicate acknowledgment: it reports data above SND.UNA). Linux
+    // receivers grow their window with every such ACK (receive-buffer autotuning).
     const uint32_t flight = snd_.nxt - snd_.una;
     if (rec_.on_dupack(*cc_, now, snd_.una, snd_.nxt, flight) == CaAction::kRetransmit) {
       ++layer_.mib_.fast_retrans;

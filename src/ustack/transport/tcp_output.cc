@@ -361,7 +361,12 @@ void TcpSocket::write_xmit(Instant now) {
     const uint32_t len = static_cast<uint32_t>(skb.len());
     const uint32_t in_flight = snd_.nxt - snd_.una;
     // RFC 5681 §3.1: never more than cwnd in flight (one segment always fits an empty pipe).
-    if (in_flight > 0 && in_flight + len > cc_->cwnd()) break;
+    // RFC 3042 Limited Transmit (RFC 5681 §3.2 SHOULD): each of the first two duplicate ACKs
+    // lets one new segment beyond cwnd go, so a small window still produces the three
+    // duplicate ACKs fast retransmit needs instead of ending in a timeout.
+    uint32_t cwnd = cc_->cwnd();
+    if (rec_.state() == CaState::kDisorder) cwnd += std::min(rec_.dupacks(), 2u) * mss_cache_;
+    if (in_flight > 0 && in_flight + len > cwnd) break;
     // RFC 9293 §3.8.6.2.1 / MUST-?: stay inside the offered window; sender SWS avoidance
     // sends a partial segment only if it is at least half the largest window ever offered.
     const SeqNum wnd_end = snd_.una + snd_.wnd;

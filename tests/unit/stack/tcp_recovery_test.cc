@@ -245,7 +245,7 @@ TEST(TcpRecovery, AfterRtoTheRestIsResentInSlowStart) {
 }
 
 // RFC9293: MUST-19
-TEST(TcpRecovery, DupAcksInflateCwndAndReleaseNewData) {
+TEST(TcpRecovery, LimitedTransmitThenDupAcksInflateCwndAndReleaseNewData) {
   TcpHarness h;
   Conn c = established(h);
   uint32_t una = c.iss + 1;
@@ -253,11 +253,15 @@ TEST(TcpRecovery, DupAcksInflateCwndAndReleaseNewData) {
   ASSERT_EQ(v.size(), 10u);
   // RFC 5681 §3.2 steps 2-4: after the third duplicate, cwnd = ssthresh + 3 SMSS and each
   // further duplicate adds one SMSS; once cwnd exceeds what is in flight, new data goes.
+  // RFC 3042 Limited Transmit: the first two duplicates each release one new segment; the
+  // third retransmits SND.UNA.
   for (int i = 0; i < 3; ++i) h.send(dup_ack(c, una));
   auto r = h.out(c);
-  ASSERT_FALSE(r.empty());
-  EXPECT_EQ(r[0].seq(), una);
-  uint32_t newest = una + 1460 * 10;
+  ASSERT_EQ(r.size(), 3u) << describe(r);
+  EXPECT_EQ(r[0].seq(), una + 1460 * 10);
+  EXPECT_EQ(r[1].seq(), una + 1460 * 11);
+  EXPECT_EQ(r[2].seq(), una);
+  uint32_t newest = una + 1460 * 12;
   bool new_data = false;
   for (int i = 0; i < 9; ++i) {  // the other segments of the window arrive at the peer
     h.send(dup_ack(c, una));
