@@ -151,8 +151,11 @@ std::map<std::string, uint64_t> snmp_group(const std::string& text, const std::s
       std::istringstream v(lines[i + 1].substr(prefix.size()));
       for (const std::string& name : words) {
         std::string val;
-        if (!(v >> val) || !numeric(val)) return {};
-        m[name] = std::stoull(val);
+        if (!(v >> val)) return {};
+        // Linux prints a few signed fields (Tcp MaxConn -1): kept as their two's complement.
+        const bool negative = val.size() > 1 && val[0] == '-' && numeric(val.substr(1));
+        if (!negative && !numeric(val)) return {};
+        m[name] = negative ? static_cast<uint64_t>(std::stoll(val)) : std::stoull(val);
       }
       return m;
     }
