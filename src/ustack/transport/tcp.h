@@ -457,6 +457,7 @@ class TcpLayer final : public ip::L4Handler {
   size_t nsocks_ = 0;
   std::vector<TcpSocket*> dead_;    // CLOSED orphans, freed by reap()
   std::vector<TcpSocket*> wake_q_;  // sockets whose wakeup is pending
+  bool in_wakeups_ = false;         // run_wakeups() is delivering (callbacks may re-enter)
   uint32_t port_hint_ = 0;          // RFC 6056 algorithm 3's next_ephemeral
   Instant last_cookie_;             // when a SYN cookie was last sent (SyncookiesFailed)
 };

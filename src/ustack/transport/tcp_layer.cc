@@ -81,6 +81,10 @@ void TcpLayer::reap() {
 }
 
 void TcpLayer::run_wakeups(Instant now) {
+  // A callback that calls close()/abort() comes back here: the outer call delivers what that
+  // queued and frees the dead only after its loop, so no socket dies under a running callback.
+  if (in_wakeups_) return;
+  in_wakeups_ = true;
   // Callbacks may queue more wakeups (a send() that frees space elsewhere, a close()): run
   // until quiet, bounded so a pathological callback cannot spin forever.
   for (int round = 0; round < 16 && !wake_q_.empty(); ++round) {
@@ -105,6 +109,7 @@ void TcpLayer::run_wakeups(Instant now) {
       if (s->wakeup_gen_ == gen && !s->orphan_ && !s->wakeup_) s->wakeup_ = std::move(fn);
     }
   }
+  in_wakeups_ = false;
   reap();
 }
 
