@@ -329,9 +329,7 @@ class TcpSocket {
   FastRecovery rec_;
   uint8_t retransmits_ = 0;  // RTO expirations without progress (icsk_retransmits)
   uint8_t probes_out_ = 0;   // zero-window / keepalive probes without answer
-  Instant retrans_stamp_;    // when the first unanswered retransmission was sent
   Instant rcv_tstamp_;       // last segment received (keepalive idle time)
-  Instant lsndtime_;         // last data sent
   Instant last_oow_ack_;     // last rate-limited ACK (tcp_oow_rate_limited)
   // Delayed ACK (Linux icsk_ack).
   uint32_t ack_pending_bytes_ = 0;  // received and not yet acknowledged

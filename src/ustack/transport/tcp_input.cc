@@ -419,7 +419,6 @@ bool TcpSocket::process_ack(Instant now, Segment& seg) {
       rtt_.reset_backoff();
     }
     retransmits_ = 0;
-    retrans_stamp_ = Instant{};
     const uint32_t flight = snd_.nxt - snd_.una;
     if (rec_.on_ack(*cc_, now, ack, acked, flight, rtt) == CaAction::kRetransmit) {
       retransmit_head(now);

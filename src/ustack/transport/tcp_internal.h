@@ -23,7 +23,6 @@ struct TcpSocket::Segment {
   uint64_t id = 0;  // trace id
   // SEG.LEN: payload plus SYN and FIN (RFC 9293 §3.4).
   uint32_t seg_len() const { return len + (syn ? 1 : 0) + (fin ? 1 : 0); }
-  wire::SeqNum start() const { return seq; }  // SEG.SEQ as sent (SYN first)
   wire::SeqNum end() const { return seq + seg_len(); }
 };
 

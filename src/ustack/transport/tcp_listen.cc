@@ -113,8 +113,9 @@ void TcpLayer::listen_rcv(Instant now, TcpSocket& l, TcpSocket::Segment& seg,
               [&] { return fmt::format("SYN queue full ({})", l.backlog()); });
     return;
   }
-  TcpRequest local;
-  TcpRequest& r = local;
+  // The request as it would sit in the SYN queue; a cookie SYN-ACK uses it and lets it go.
+  auto owned = std::make_unique<TcpRequest>();
+  TcpRequest& r = *owned;
   r.layer = this;
   r.listener = &l;
   r.t = t;
@@ -152,29 +153,12 @@ void TcpLayer::listen_rcv(Instant now, TcpSocket& l, TcpSocket::Segment& seg,
   }
   // RFC 6528: the ISN (or the one RFC 6191 TIME-WAIT reuse chose).
   r.iss = iss ? *iss : isn_.isn(now, t);
-  auto owned = std::make_unique<TcpRequest>();
-  TcpRequest& q = *owned;
-  q.layer = r.layer;
-  q.listener = r.listener;
-  q.t = r.t;
-  q.irs = r.irs;
-  q.iss = r.iss;
-  q.peer_mss = r.peer_mss;
-  q.adv_mss = r.adv_mss;
-  q.peer_wscale = r.peer_wscale;
-  q.rcv_wscale = r.rcv_wscale;
-  q.sack_ok = r.sack_ok;
-  q.ts_ok = r.ts_ok;
-  q.ts_recent = r.ts_recent;
-  q.ts_offset = r.ts_offset;
-  q.peer_window = r.peer_window;
-  q.first_sent = now;
-  q.timer.bind<&TcpRequest::on_timer>(&q);
-  reqs_[key_of(q.t)] = std::move(owned);
+  r.timer.bind<&TcpRequest::on_timer>(&r);
+  reqs_[key_of(r.t)] = std::move(owned);
   ++l.syn_q_len_;
   ++mib_.passive_opens;
-  send_synack(now, q, false);
-  wheel_.arm(q.timer, now + cfg_.rtt.initial_rto);
+  send_synack(now, r, false);
+  wheel_.arm(r.timer, now + cfg_.rtt.initial_rto);
 }
 
 // tcp_v4_send_synack: <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> with the options both sides want.

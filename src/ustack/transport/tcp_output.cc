@@ -223,7 +223,6 @@ bool TcpSocket::xmit_skb(Instant now, PacketBuffer& skb, bool retrans) {
   cb.tx_count = static_cast<uint8_t>(std::min(cb.tx_count + 1, 255));
   cb.sent_ns = now.nanos();
   if (h.flags.ack()) ack_sent(now);
-  if (skb.len() > 0) lsndtime_ = now;
   auto r = layer_.output(now, std::move(c), h, t_.laddr, t_.raddr, layer_.tel_.new_packet_id());
   if (!r && r.error() == ip::IpError::kMsgSize) {
     // The route's MTU shrank under us (a PMTU entry, a device MTU change): resegment.
@@ -306,7 +305,6 @@ void TcpSocket::send_syn(Instant now) {
   xmit_skb(now, *p, false);
   snd_.nxt = snd_max_ = snd_.iss + 1;
   send_head_ = PacketQueue::next(p);
-  retrans_stamp_ = now;
   arm_rto(now);
 }
 
@@ -405,7 +403,6 @@ bool TcpSocket::retransmit_head(Instant now) {
   if (skb == nullptr || skb == send_head_) return false;
   if (skb->len() > mss_cache_ && !fragment_skb(*skb, mss_cache_)) return false;
   xmit_skb(now, *skb, true);
-  if (retrans_stamp_ == Instant{}) retrans_stamp_ = now;
   return true;
 }
 

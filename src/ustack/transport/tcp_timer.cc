@@ -54,7 +54,6 @@ void TcpSocket::on_rtx_timer(Instant now) {
                        t_.lport, t_.raddr.to_string(), t_.rport, rtt_.rto().millis(), snd_.una.v,
                        retransmits_ + 1);
   });
-  if (retrans_stamp_ == Instant{}) retrans_stamp_ = now;
   if (state_ == TcpState::kSynSent || state_ == TcpState::kSynReceived) {
     xmit_skb(now, *head, true);
   } else {
