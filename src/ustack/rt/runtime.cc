@@ -11,6 +11,8 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <string>
 
@@ -44,7 +46,54 @@ void bump(std::atomic<uint64_t>& c) { c.fetch_add(1, std::memory_order_relaxed);
 
 }  // namespace
 
-Runtime::Runtime(stack::Stack& stack) : stack_(stack), origin_ns_(monotonic_ns()) {
+// The socket layer's view of this runner (socket/env.h): the stack lock is `mu_`, held by the
+// loop whenever it runs the stack and by application threads inside a socket call. A sleeping
+// application thread waits on a condition variable that lives on its own stack (the Waiter's
+// runner pointer), with the deadline on CLOCK_MONOTONIC (steady_clock on Linux).
+class Runtime::Env final : public socket::SocketEnv {
+ public:
+  explicit Env(Runtime& rt) : rt_(rt) {}
+  Instant now() override { return rt_.now(); }
+  void lock() override { mu_.lock(); }
+  void unlock() override { mu_.unlock(); }
+  bool can_sleep() override { return !rt_.on_runtime_thread(); }
+  void sleep(socket::Waiter& w, Instant deadline) override {
+    std::condition_variable_any cv;
+    w.runner = &cv;
+    if (!w.woken) {
+      if (deadline == Instant::never()) {
+        cv.wait(mu_);
+      } else {
+        const auto at = std::chrono::steady_clock::time_point(
+            std::chrono::nanoseconds(rt_.origin_ns_ + deadline.nanos()));
+        cv.wait_until(mu_, at);
+      }
+    }
+    w.runner = nullptr;
+  }
+  void wake(socket::Waiter& w) override {
+    if (w.runner != nullptr) static_cast<std::condition_variable_any*>(w.runner)->notify_one();
+  }
+  void kick() override {
+    // Only a loop asleep in epoll_wait needs the eventfd: a running one re-reads the stack's
+    // deadline before it sleeps (it needs this lock to get there).
+    if (sleeping && !kicked) {
+      kicked = true;
+      const uint64_t one = 1;
+      (void)!::write(rt_.eventfd_, &one, sizeof one);
+    }
+  }
+
+  std::recursive_mutex mu_;
+  bool sleeping = false;  // guarded by mu_: the loop is (about to be) in a blocking epoll_wait
+  bool kicked = false;    // guarded by mu_: the eventfd was written since
+
+ private:
+  Runtime& rt_;
+};
+
+Runtime::Runtime(stack::Stack& stack)
+    : stack_(stack), origin_ns_(monotonic_ns()), env_(std::make_unique<Env>(*this)) {
   epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
   timerfd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   eventfd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -52,10 +101,12 @@ Runtime::Runtime(stack::Stack& stack) : stack_(stack), origin_ns_(monotonic_ns()
                 "rt::Runtime: cannot create epoll/timerfd/eventfd (out of file descriptors?)");
   epoll_set(EPOLL_CTL_ADD, eventfd_, EPOLLIN, tag(kEventFd));
   epoll_set(EPOLL_CTL_ADD, timerfd_, EPOLLIN, tag(kTimerFd));
+  stack_.sockets().set_env(env_.get());
 }
 
 Runtime::~Runtime() {
   stop();
+  stack_.sockets().set_env(nullptr);
   std::lock_guard<std::mutex> g(join_mu_);
   if (thread_.joinable()) thread_.join();  // stop() from the loop thread did not join
   ::close(epfd_);
@@ -214,9 +265,17 @@ void Runtime::loop() {
   loop_thread_.store(std::this_thread::get_id());
   std::array<epoll_event, 32> evs;
   bool sleep = false;  // the first round only checks what is already pending
+  // The stack lock, held except while the loop waits in epoll_wait (application threads'
+  // socket calls run in those gaps, and while the loop waits for the lock).
+  std::unique_lock<std::recursive_mutex> lk(env_->mu_);
   while (!stop_.load(std::memory_order_relaxed)) {
     if (sleep) bump(stats_.sleeps);
+    env_->sleeping = sleep;
+    lk.unlock();
     const int n = ::epoll_wait(epfd_, evs.data(), static_cast<int>(evs.size()), sleep ? -1 : 0);
+    lk.lock();
+    env_->sleeping = false;
+    env_->kicked = false;
     bump(stats_.wakeups);
     Instant now = this->now();
     for (int k = 0; k < n; ++k) handle(evs[static_cast<size_t>(k)].data.u64, evs[k].events, now);

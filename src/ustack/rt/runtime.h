@@ -8,9 +8,13 @@
 //     and the CLI are the only places that read a clock), an epoll fd, a timerfd and an
 //     eventfd, all closed by the destructor.
 //   - Before start() (or run_until_stopped()) the creating thread configures the Stack freely.
-//     From start() until stop() returns, ONLY the runtime thread touches the Stack; other
-//     threads hand it work with post(). After stop() the creating thread owns the Stack again
-//     (thread start and join order the accesses).
+//     From start() until stop() returns, the runtime thread owns the Stack, with two ways in
+//     for other threads: post() (run a closure on the runtime thread), and the socket API
+//     (stack.sockets()), whose calls take the stack lock that the loop holds whenever it runs
+//     the stack and releases while it sleeps in epoll_wait. A socket call that has to wait
+//     sleeps on a condition variable with the lock released; the stack thread's wakeup
+//     callbacks signal it. After stop() the creating thread owns the Stack again (thread
+//     start and join order the accesses).
 //
 // The loop (one iteration; cf. net_rx_action driven by a hardirq, and the hrtimer):
 //   1. epoll_wait on: the eventfd (post()ed closures), the timerfd (the stack's next deadline),
@@ -31,6 +35,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -110,8 +115,11 @@ class Runtime {
   void arm_timer(Instant deadline);
   void epoll_set(int op, int fd, uint32_t events, uint64_t tag);
 
+  class Env;  // the socket layer's SocketEnv for this runner (runtime.cc)
+
   stack::Stack& stack_;
   int64_t origin_ns_;  // CLOCK_MONOTONIC at construction
+  std::unique_ptr<Env> env_;
   int epfd_ = -1;
   int timerfd_ = -1;
   int eventfd_ = -1;

@@ -16,7 +16,8 @@ Stack::Stack(StackConfig cfg)
       arp_(link_, ifs_, *pool_, tel_, cfg.neigh, rng_.fork()),
       ip_(ip::Ipv4Layer::Deps{ifs_, arp_, nf_, fib_, *pool_, tel_}, link_, cfg.ip, rng_.fork()),
       udp_(ip_, *pool_, tel_, rng_.fork()),
-      tcp_(ip_, *pool_, tel_, rng_.fork(), cfg.tcp) {
+      tcp_(ip_, *pool_, tel_, rng_.fork(), cfg.tcp),
+      sockets_(tcp_, udp_, tel_, cfg.socket) {
   napi_.attach(tel_);
 }
 
@@ -104,13 +105,14 @@ bool Stack::poll(Instant now) {
   if (ip_.next_deadline() <= now) ip_.on_timer(now);
   if (tcp_.next_deadline() <= now) tcp_.on_timer(now);
   tcp_.run_wakeups(now);
+  sockets_.poll(now);  // deferred socket work: async completions
   // Timers above may have sent (an ARP retry raises a TX-completion interrupt): report that
   // work too, so "false" really means idle.
-  return more || napi_.has_work() || ip_.has_backlog();
+  return more || napi_.has_work() || ip_.has_backlog() || sockets_.has_work();
 }
 
 Instant Stack::next_deadline() const {
-  if (napi_.has_work() || ip_.has_backlog()) return Instant::zero();
+  if (napi_.has_work() || ip_.has_backlog() || sockets_.has_work()) return Instant::zero();
   Instant t = earliest(arp_.next_deadline(), ip_.next_deadline());
   t = earliest(t, tcp_.next_deadline());
   for (const auto& i : ifs_.all()) t = earliest(t, i->dev().next_deadline());
@@ -213,9 +215,9 @@ std::string Stack::format_all() const {
   return fmt::format(
       "== {}: ip addr ==\n{}== ip route ==\n{}== ip neigh ==\n{}== /proc/net/dev ==\n{}"
       "== /proc/net/snmp ==\n{}== netfilter ==\n{}== udp sockets ==\n{}== tcp sockets ==\n{}"
-      "== drops ==\n{}",
+      "== socket layer ==\n{}== drops ==\n{}",
       name(), format_addrs(), format_routes(), format_neigh(), format_devs(), format_snmp(),
-      nf_.format(), udp_.format(), tcp_.format(), format_drops());
+      nf_.format(), udp_.format(), tcp_.format(), sockets_.format_stats(), format_drops());
 }
 
 }  // namespace ustack::stack

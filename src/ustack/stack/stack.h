@@ -26,6 +26,7 @@
 #include "ustack/link/arp.h"
 #include "ustack/link/interface.h"
 #include "ustack/link/link_layer.h"
+#include "ustack/socket/socket.h"
 #include "ustack/transport/tcp.h"
 #include "ustack/transport/udp.h"
 
@@ -39,6 +40,7 @@ struct StackConfig {
   link::NeighConfig neigh;
   int netdev_budget = dev::NapiContext::kDefaultNetdevBudget;
   transport::TcpConfig tcp;
+  socket::SocketConfig socket;
 };
 
 class Stack {
@@ -80,6 +82,8 @@ class Stack {
   filter::Netfilter& netfilter() { return nf_; }
   transport::UdpLayer& udp() { return udp_; }
   transport::TcpLayer& tcp() { return tcp_; }
+  // The BSD socket API and the five I/O models over tcp() and udp().
+  socket::SocketLayer& sockets() { return sockets_; }
   dev::NapiContext& napi() { return napi_; }
   Telemetry& telemetry() { return tel_; }
   BufferPool& pool() { return *pool_; }
@@ -109,6 +113,7 @@ class Stack {
   ip::Ipv4Layer ip_;
   transport::UdpLayer udp_;
   transport::TcpLayer tcp_;
+  socket::SocketLayer sockets_;
 };
 
 }  // namespace ustack::stack

@@ -161,6 +161,10 @@ class TcpSocket {
   void set_keepalive_idle(Duration d);   // TCP_KEEPIDLE
   void set_keepalive_intvl(Duration d);  // TCP_KEEPINTVL
   void set_keepalive_count(int n);       // TCP_KEEPCNT
+  bool keepalive() const { return keepalive_; }
+  Duration keepalive_idle() const { return ka_idle_; }
+  Duration keepalive_intvl() const { return ka_intvl_; }
+  int keepalive_count() const { return ka_cnt_; }
   // SO_LINGER: nullopt is off (close() sends FIN and returns). {0} makes close() abortive (RST).
   // A positive time is kept for the socket layer's blocking close; linger_done() tells it when
   // everything sent was acknowledged.
@@ -172,6 +176,11 @@ class TcpSocket {
   size_t rcvbuf() const { return rcvbuf_; }
   size_t sndbuf() const { return sndbuf_; }
   void set_reuseaddr(bool on) { reuseaddr_ = on; }  // SO_REUSEADDR (bind while in TIME-WAIT)
+  bool reuseaddr() const { return reuseaddr_; }
+  // SO_REUSEPORT: several sockets with the option (set before bind) share one port; listeners
+  // split incoming connections by a hash of the 4-tuple.
+  void set_reuseport(bool on) { reuseport_ = on; }
+  bool reuseport() const { return reuseport_; }
   // TCP_CONGESTION: ENOENT for an unknown algorithm.
   Result<void, int> set_congestion(std::string_view name);
   std::string_view congestion() const;
@@ -286,6 +295,7 @@ class TcpSocket {
   bool orphan_ = false;
   bool nodelay_ = false;
   bool reuseaddr_ = false;
+  bool reuseport_ = false;
   bool keepalive_ = false;
   bool shut_rd_ = false;   // shutdown(SHUT_RD) or the peer's FIN was read
   bool shut_wr_ = false;   // shutdown(SHUT_WR) / close: FIN queued

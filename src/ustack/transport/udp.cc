@@ -76,7 +76,18 @@ std::optional<UdpDatagram> UdpSocket::recv() {
 }
 
 std::optional<size_t> UdpSocket::recv_into(std::span<uint8_t> out, Ipv4Addr* from,
-                                           uint16_t* from_port) {
+                                           uint16_t* from_port, bool peek) {
+  if (peek) {
+    // MSG_PEEK: copy from the head datagram and leave it queued.
+    PacketBuffer* p = rx_.front();
+    if (p == nullptr) return std::nullopt;
+    const Queued& q = p->cb<Queued>();
+    auto data = p->data();
+    std::copy_n(data.begin(), std::min(data.size(), out.size()), out.begin());
+    if (from != nullptr) *from = q.from;
+    if (from_port != nullptr) *from_port = q.from_port;
+    return data.size();
+  }
   auto d = recv();
   if (!d) return std::nullopt;
   auto p = d->payload();

@@ -78,11 +78,13 @@ class UdpSocket {
   std::optional<UdpDatagram> recv();
   // recvfrom(2) with the copy into `out` (truncating like MSG_TRUNC semantics: returns the
   // datagram's full length); nullopt if nothing is queued.
+  // `peek` (MSG_PEEK) copies without dequeuing.
   std::optional<size_t> recv_into(std::span<uint8_t> out, wire::Ipv4Addr* from = nullptr,
-                                  uint16_t* from_port = nullptr);
+                                  uint16_t* from_port = nullptr, bool peek = false);
 
   // The pending error from an ICMP message (SO_ERROR): returned once, then cleared.
   int take_error();
+  int pending_error() const { return error_; }  // without clearing it (poll's EPOLLERR)
   bool readable() const { return !rx_.empty(); }
   size_t rx_queued() const { return rx_.size(); }
   size_t rx_mem() const { return rx_mem_; }
@@ -93,6 +95,10 @@ class UdpSocket {
   void set_no_check(bool v) { no_check_ = v; }  // SO_NO_CHECK: send without a checksum
   void set_bind_device(int ifindex) { oif_ = ifindex; }
   void set_broadcast(bool v) { broadcast_ = v; }  // SO_BROADCAST: needed to send to broadcasts
+  // SO_REUSEPORT (before bind): sockets that all set it may bind the same address and port;
+  // a datagram goes to one of them, chosen by a hash of its source.
+  void set_reuseport(bool v) { reuseport_ = v; }
+  bool reuseport() const { return reuseport_; }
 
   // sk_data_ready / sk_error_report: called (on the stack thread) when a datagram is queued
   // or an error arrives. The socket layer hangs its wait queues here.
@@ -117,6 +123,7 @@ class UdpSocket {
   bool connected_ = false;
   bool no_check_ = false;
   bool broadcast_ = false;
+  bool reuseport_ = false;
   uint8_t ttl_ = 0;
   uint8_t tos_ = 0;
   int oif_ = 0;

@@ -1,0 +1,61 @@
+// socket/socket_internal.h — struct Socket (Linux's struct socket + struct file in one) and
+// the pieces the socket layer's files share. Not part of the API.
+#pragma once
+
+#include <fcntl.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "ustack/socket/socket.h"
+#include "ustack/transport/tcp.h"
+#include "ustack/transport/udp.h"
+
+namespace ustack::socket {
+
+enum class SockKind : uint8_t { kTcp, kUdp, kEpoll };
+
+struct EpItem;  // epoll.cc: one (instance, socket) registration
+
+struct Socket {
+  Fd fd = -1;
+  SockKind kind = SockKind::kTcp;
+  bool closed = false;      // close() ran: the handle is dead, waiters must return -EBADF
+  int refs = 0;             // calls in progress on this socket (freed at 0 once closed)
+  int file_flags = O_RDWR;  // f_flags: O_NONBLOCK, O_ASYNC
+  int fd_flags = 0;         // FD_CLOEXEC (kept for F_GETFD; there is no exec)
+  int rcvlowat = 1;         // SO_RCVLOWAT
+  bool reuseport = false;   // SO_REUSEPORT as set (TCP/UDP binding honours it)
+  Duration rcvtimeo = Duration::zero();  // SO_RCVTIMEO (zero: wait forever)
+  Duration sndtimeo = Duration::zero();  // SO_SNDTIMEO
+  // fasync owner (F_SETOWN / F_SETOWN_EX) and signal (F_SETSIG; 0 means SIGIO).
+  int owner_type = 0;  // F_OWNER_TID / F_OWNER_PID / F_OWNER_PGRP
+  pid_t owner = 0;
+  int sig = 0;
+
+  transport::TcpSocket* tcp = nullptr;
+  transport::UdpSocket* udp = nullptr;
+  std::unique_ptr<EpollFile> ep;  // kind == kEpoll
+
+  WaitQueue wq;                  // blocking callers, poll() and select() sleepers
+  EpItem* ep_items = nullptr;    // epoll registrations of this socket (epoll.cc's list)
+  AsyncOp* async_ops = nullptr;  // pending submissions, oldest first (async.cc's list)
+  bool async_queued = false;     // in SocketLayer::async_ready_
+
+  Socket();
+  ~Socket();
+
+  bool nonblocking(int msg_flags) const {
+    return (file_flags & O_NONBLOCK) != 0 || (msg_flags & MSG_DONTWAIT) != 0;
+  }
+};
+
+// The readiness of a socket now (tcp_poll / udp_poll / ep_eventpoll_poll), EPOLL* bits.
+uint32_t poll_mask(const Socket& s);
+
+// A deadline from a SO_RCVTIMEO/SO_SNDTIMEO value (zero: none).
+inline Instant deadline_after(Instant now, Duration timeo) {
+  return timeo == Duration::zero() ? Instant::never() : now + timeo;
+}
+
+}  // namespace ustack::socket
