@@ -374,6 +374,25 @@ TEST(Async, CompletionsFollowSubmissionOrderPerDirection) {
   EXPECT_EQ(std::string(bufs[1].begin(), bufs[1].end()), "bbbb");
 }
 
+// An operation waits for its turn: a MSG_DONTWAIT receive behind a pending one is tried (and
+// fails with -EAGAIN) only after the earlier one completed.
+TEST(Async, DontwaitWaitsItsTurn) {
+  ManualHost h;
+  SocketLayer& api = h.api();
+  Pair p = connect_pair(h, 7012);
+  std::vector<uint8_t> a(8), b(8);
+  std::vector<std::pair<char, int64_t>> order;
+  ASSERT_GT(api.submit_recv(p.server, a, 0, [&](int64_t r) { order.emplace_back('a', r); }), 0);
+  ASSERT_GT(
+      api.submit_recv(p.server, b, MSG_DONTWAIT, [&](int64_t r) { order.emplace_back('b', r); }),
+      0);
+  h.run_for(Duration::ms(20));
+  EXPECT_TRUE(order.empty());
+  ASSERT_GT(api.submit_send(p.client, bytes("xy"), 0, [](int64_t) {}), 0);
+  ASSERT_TRUE(h.run_until([&] { return order.size() == 2; }));
+  EXPECT_EQ(order, (std::vector<std::pair<char, int64_t>>{{'a', 2}, {'b', -EAGAIN}}));
+}
+
 TEST(Async, SubmissionErrors) {
   ManualHost h;
   SocketLayer& api = h.api();
