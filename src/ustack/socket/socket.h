@@ -17,11 +17,11 @@
 //     SocketConfig::sigpipe = true raises SIGPIPE too (then MSG_NOSIGNAL suppresses it), as
 //     Linux does by default.
 //
-// Threads (docs/architecture.md §7): every call takes the stack lock (SocketEnv::lock). Under
-// rt::Runtime application threads call in directly: the calling thread does the copy (phase
-// two of a receive) and any transmission its call causes, as in Linux process context; the
-// stack thread does everything driven by packets and timers. A blocking call sleeps with the
-// lock released. Under sim::World the same calls run on cooperative threads on the virtual
+// Threads (docs/architecture.md, "Threads: who owns what"): every call takes the stack lock
+// (SocketEnv::lock). Under rt::Runtime application threads call in directly: the calling thread
+// does the copy (phase two of a receive) and any transmission its call causes, as in Linux process
+// context; the stack thread does everything driven by packets and timers. A blocking call sleeps
+// with the lock released. Under sim::World the same calls run on cooperative threads on the virtual
 // clock. Wakeup callbacks (epoll's ready list, wait queues, signals, completions) run on the
 // stack thread with the lock held; completion callbacks may call the API again.
 #pragma once
