@@ -181,8 +181,8 @@ class SocketLayer {
   // ---- signal-driven I/O (fasync.cc) -------------------------------------------------------
   // With O_ASYNC set, a socket whose readiness changes sends its owner (F_SETOWN) the signal
   // F_SETSIG chose (SIGIO if 0). With a signal number set, the siginfo carries si_fd (the
-  // handle's low 32 bits: use fasync_fd() to map back), si_band (the poll mask) and si_code
-  // POLL_IN / POLL_OUT / POLL_ERR / POLL_HUP, as Linux's send_sigio.
+  // handle's slot bits: use fasync_fd() to map back) and si_band (the poll mask, EPOLLIN...);
+  // si_code is SI_QUEUE (Linux reserves POLL_IN.. codes for the kernel's own signals).
   // The waiting half, usable under every runner: sigtimedwait() with the set blocked in the
   // caller; under sim::World it yields the virtual clock instead of blocking the process.
   // -EAGAIN on timeout, -EINTR never (the set must be blocked).
