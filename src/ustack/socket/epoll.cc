@@ -325,9 +325,11 @@ int SocketLayer::epoll_notify_fd(Fd epfd) {
 
 void SocketLayer::ep_poll_callback(Socket* s, uint32_t mask) {
   for (EpItem* epi = s->ep_items; epi != nullptr; epi = epi->s_next) {
-    // A disabled ONESHOT item, or a wakeup for events nobody here asked for: nothing to do.
+    // A disabled ONESHOT item, or a wakeup for events this item did not ask for: nothing to
+    // do. The socket layer's callbacks pass the socket's whole mask now (tcp_poll's result),
+    // so a zero mask means nothing is ready (Linux's "key 0: unknown" never happens here).
     if ((epi->events & ~kEpPrivateBits) == 0) continue;
-    if (mask != 0 && (mask & epi->events) == 0) continue;
+    if ((mask & epi->events) == 0) continue;
     EpollFile& ep = *epi->ep;
     if (!epi->linked()) {
       ep.rdllist.push_back(*epi);
