@@ -412,6 +412,50 @@ TEST(Epoll, EdgeTriggeredTcpDataArrivals) {
   EXPECT_EQ(h.wait(ep, evs), 0);
 }
 
+// A slow reader: the writer's buffer fills (EAGAIN); once the reader drains its side, the
+// ACKs free space and an edge-triggered EPOLLOUT comes back (flow control reaches the sender).
+TEST(Epoll, OutReturnsWhenTheSendBufferDrains) {
+  ManualHost h;
+  SocketLayer& api = h.api();
+  auto [c, a] = h.tcp_pair(5000);
+  const Fd ep = api.epoll_create1(0);
+  ASSERT_EQ(ctl(api, ep, EPOLL_CTL_ADD, c, EPOLLOUT | EPOLLET), 0);
+  std::vector<epoll_event> evs;
+  EXPECT_EQ(h.wait(ep, evs), 1);
+  std::vector<uint8_t> chunk(65536, 0x5a);
+  size_t sent = 0;
+  for (int round = 0; round < 1000; ++round) {
+    const ssize_t n = api.send(c, chunk.data(), chunk.size(), 0);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else {
+      ASSERT_EQ(n, -EAGAIN);
+      h.advance(Duration::ms(10));
+      if (api.send(c, chunk.data(), 1, 0) == -EAGAIN) break;  // stuck: the reader is full
+      ++sent;
+    }
+  }
+  ASSERT_GT(sent, 0u);
+  ASSERT_EQ(api.send(c, chunk.data(), 1, 0), -EAGAIN);
+  while (h.wait(ep, evs) > 0) {
+  }  // edges seen while filling
+  EXPECT_EQ(h.wait(ep, evs), 0);
+  // The reader drains everything; ACKs and window updates flow back.
+  size_t got = 0;
+  std::vector<uint8_t> buf(65536);
+  for (int round = 0; round < 1000 && got < sent; ++round) {
+    const ssize_t n = api.recv(a, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+    } else {
+      h.advance(Duration::ms(10));
+    }
+  }
+  h.advance(Duration::ms(500));
+  ASSERT_GE(h.wait(ep, evs), 1);
+  EXPECT_NE(evs[0].events & EPOLLOUT, 0u);
+}
+
 // ---- the eventfd bridge ---------------------------------------------------------------------
 
 TEST(Epoll, NotifyFdIsReadableExactlyWhileEventsAreReady) {
