@@ -30,7 +30,8 @@
 //
 // epoll_notify_fd bridges to the kernel: a Linux eventfd that is readable exactly while the
 // ready list is non-empty (written on empty -> non-empty, drained on non-empty -> empty), so
-// a kernel epoll loop can watch a whole ustack socket set through one fd.
+// a kernel epoll loop can watch a whole ustack socket set through one fd. The application
+// must not read it: it calls epoll_wait (timeout 0), which drains it when the list empties.
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
