@@ -38,8 +38,9 @@ $(ASAN_BUILD)/build.ninja: | setup
 asan-build: setup $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# ThreadSanitizer build of the socket, rt and sim unit tests only (the CMake target tsan_tests):
-# the tests where application threads call in while the stack thread runs.
+# ThreadSanitizer build of the socket and rt unit tests and the simulator's application-thread
+# tests only (the CMake target tsan_tests): where application threads call in while the stack
+# thread runs (the other sim tests are single-threaded and slow under TSan).
 # TSan keeps its shadow memory at fixed addresses; on kernels with vm.mmap_rnd_bits above 28
 # the randomized mappings can land there and TSan aborts with "unexpected memory mapping".
 # The least invasive fix is per process, not the machine-wide sysctl: run the TSan binaries
@@ -48,7 +49,7 @@ asan-build: setup $(ASAN_BUILD)/build.ninja
 # without it TSan still runs where the kernel's mmap_rnd_bits is 28 (Debian's default).
 TSAN_RUN := $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo setarch $$(uname -m) -R)
 TSAN_CTEST := $(TSAN_RUN) ctest --test-dir $(TSAN_BUILD) --output-on-failure -j$(JOBS) -L unit \
-              -R 'unit\.(socket|rt|sim)\.'
+              -R 'unit\.(socket|rt)\.|unit\.sim\.socket_sim\.'
 
 $(TSAN_BUILD)/build.ninja: | setup
 	cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DUSTACK_TSAN=ON -DUSTACK_BENCH=OFF
