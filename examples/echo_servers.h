@@ -700,6 +700,9 @@ class AsyncEcho final : public EchoServer<Api> {
   void on_send(Conn* c, size_t n, int64_t res) {
     if (res < 0) {
       finish(c, res);
+    } else if (static_cast<size_t>(res) < n) {
+      this->stats_.bytes += static_cast<uint64_t>(res);
+      finish(c, -ECANCELED);  // cut short by close() (stop): the bytes queued so far
     } else {
       this->stats_.bytes += n;  // a send completes once every byte is queued
       submit_recv(c);
