@@ -485,9 +485,8 @@ class SignalEcho final : public EchoServer<Api> {
     if (int r = this->open_listener(addr, SOCK_NONBLOCK); r != 0) return r;
     // The owner is the server's thread, so the thread sets up its sockets itself; start()
     // waits for the listener's result.
-    std::promise<int> ready;
-    auto fut = ready.get_future();
-    thread_ = std::thread([this, &ready] { loop(ready); });
+    auto fut = ready_.get_future();
+    thread_ = std::thread([this] { loop(ready_); });
     const int r = fut.get();
     if (r != 0) stop();
     return r;
@@ -583,6 +582,9 @@ class SignalEcho final : public EchoServer<Api> {
   }
 
   std::unordered_map<Fd, std::unique_ptr<NbConn>> conns_;  // the loop thread's
+  // The listener's setup result. A member: the loop may still be inside set_value() when
+  // start() has its answer and returns.
+  std::promise<int> ready_;
   std::thread thread_;
 };
 
