@@ -412,13 +412,11 @@ TEST(Misuse, SockoptErrors) {
       "ENOPROTOOPT ENOPROTOOPT ENOPROTOOPT EINVAL EINVAL");
 }
 
-// ---- where ustack differs from Linux (socket-layer bugs; DISABLED_ until fixed) -------------
+// ---- corner cases where ustack differed from Linux (fixed on main in 0d49f65) -------------
 
 // Linux's tcp_sendmsg -> sk_stream_wait_connect: a socket that is neither connected nor
-// connecting gets EPIPE (and SIGPIPE without MSG_NOSIGNAL), a listener too. ustack says
-// ENOTCONN: src/ustack/transport/tcp_socket.cc:128 and :130 (TcpSocket::send, kClosed without
-// was_connected_ and kListen).
-TEST(Misuse, DISABLED_SendOnANeverConnectedSocketOrAListenerIsEpipe) {
+// connecting gets EPIPE (and SIGPIPE without MSG_NOSIGNAL), a listener too.
+TEST(Misuse, SendOnANeverConnectedSocketOrAListenerIsEpipe) {
   expect_linux(
       [](auto& c, Log& log) {
         const Fd s = c.tcp();
@@ -430,9 +428,8 @@ TEST(Misuse, DISABLED_SendOnANeverConnectedSocketOrAListenerIsEpipe) {
 }
 
 // __sys_socket: bits of `type` beyond SOCK_TYPE_MASK other than SOCK_NONBLOCK/SOCK_CLOEXEC
-// are EINVAL, and a type >= SOCK_MAX is EINVAL (socket.h promises "EINVAL for unknown flags").
-// ustack says ESOCKTNOSUPPORT: src/ustack/socket/socket_calls.cc:116 (no flag check).
-TEST(Misuse, DISABLED_SocketWithUnknownTypeBitsIsEinval) {
+// are EINVAL, and a type >= SOCK_MAX is EINVAL.
+TEST(Misuse, SocketWithUnknownTypeBitsIsEinval) {
   expect_linux(
       [](auto& c, Log& log) {
         log.add(c.api.socket(AF_INET, 99, 0));
@@ -443,10 +440,8 @@ TEST(Misuse, DISABLED_SocketWithUnknownTypeBitsIsEinval) {
 
 // sk_getsockopt / do_tcp_getsockopt: a negative *optlen is EINVAL; a short one gets what fits
 // (len = min(len, sizeof(int))) and succeeds; an unknown level on a TCP socket falls through
-// to ip_getsockopt: EOPNOTSUPP. ustack: a negative length passes as huge (sockopt.cc:242, no
-// check), a short one is EINVAL (sockopt.cc:75, put_int), an unknown level is ENOPROTOOPT
-// (sockopt.cc:315).
-TEST(Misuse, DISABLED_GetsockoptOptlenAndLevelAsLinux) {
+// to ip_getsockopt: EOPNOTSUPP.
+TEST(Misuse, GetsockoptOptlenAndLevelAsLinux) {
   expect_linux(
       [](auto& c, Log& log) {
         const Fd s = c.tcp();
