@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -455,6 +456,33 @@ TEST(Misuse, GetsockoptOptlenAndLevelAsLinux) {
         log.add(c.api.getsockopt(s, 9999, 1, &v, &len));
       },
       "EINVAL 0 2 EOPNOTSUPP");
+}
+
+// A socket-layer bug found by ThreadSanitizer on the signal-driven echo server: fasync_fd()
+// reads the socket table without the stack lock (src/ustack/socket/socket_table.cc:183-186,
+// no LockedCall), so mapping si_fd while another thread opens sockets races with the slot
+// vector's growth (a read of freed memory once it reallocates). This test passes in a normal
+// build; under TSan it reports the race (and fails). DISABLED_ until fasync_fd takes the lock
+// (one line: `LockedCall call(*env_);` at its top makes it pass under TSan).
+TEST(Misuse, DISABLED_FasyncFdIsSafeWhileAnotherThreadOpensSockets) {
+  RtHost h;
+  SocketLayer& api = h.api();
+  const Fd first = api.socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GT(first, 0);
+  const int sig_fd = static_cast<int>(static_cast<uint64_t>(first) & 0x7fffffffu);
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::thread mapper([&] {
+    while (!stop.load()) {
+      if (api.fasync_fd(sig_fd) != first) ++wrong;
+    }
+  });
+  std::vector<Fd> many;
+  for (int i = 0; i < 5000; ++i) many.push_back(api.socket(AF_INET, SOCK_DGRAM, 0));
+  stop = true;
+  mapper.join();
+  for (Fd s : many) EXPECT_EQ(api.close(s), 0);
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // connect() to a listener whose queue stays full: the SYN is retransmitted until the retries
