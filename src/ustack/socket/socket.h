@@ -260,6 +260,12 @@ class SocketLayer {
   WaitQueue sig_waiters_;             // sigwaitinfo() sleepers under a cooperative runner
   std::vector<Socket*> async_ready_;  // sockets whose pending operations may now complete
   std::vector<std::pair<CompletionFn, int64_t>> completions_;  // finished, not yet delivered
+  // async.cc: the operation slots (ids, the free list, scratch vectors), created on first
+  // submit. Declared last so it is destroyed first: its deleter delivers the -ECANCELED that
+  // ~SocketLayer's closes queued (coroutines run to their end) while the rest is still alive.
+  struct AsyncSlots;
+  static void async_free(AsyncSlots* a);
+  std::unique_ptr<AsyncSlots, void (*)(AsyncSlots*)> async_{nullptr, &SocketLayer::async_free};
 };
 
 // RAII for the stack lock around one call.
