@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -32,6 +33,10 @@ struct Param {
   Model model;
   bool linux_kernel;
 };
+
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << examples::model_name(p.model) << (p.linux_kernel ? " over Linux" : " over ustack");
+}
 
 std::string param_name(const ::testing::TestParamInfo<Param>& p) {
   return std::string(examples::model_name(p.param.model)) +
