@@ -81,8 +81,12 @@ struct Ctx {
     for (int i = 0; i < 8; ++i) {
       const Fd c = tcp(SOCK_NONBLOCK);
       if (api.connect(c, at(port_of(l))) != -EINPROGRESS) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(60));
+      // Still not connected after 60 ms, and again 200 ms later (a loopback handshake on a
+      // loaded machine can take a while; a dropped SYN is not retried before 1 s).
       sockaddr_in p{};
+      std::this_thread::sleep_for(std::chrono::milliseconds(60));
+      if (api.getpeername(c, &p) != -ENOTCONN) continue;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
       if (api.getpeername(c, &p) == -ENOTCONN) return c;
     }
     return -1;
