@@ -35,5 +35,7 @@ function(ustack_unit_tests layer)
     target_compile_definitions(${exe} PRIVATE USTACK_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
     gtest_discover_tests(${exe} TEST_PREFIX "unit.${layer}.${name}." PROPERTIES LABELS unit
                          DISCOVERY_TIMEOUT 30)
+    # Per-layer lists of test binaries (tests/CMakeLists.txt builds some layers' under TSan).
+    set_property(GLOBAL APPEND PROPERTY USTACK_UNIT_TESTS_${layer} ${exe})
   endforeach()
 endfunction()

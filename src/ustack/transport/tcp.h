@@ -177,8 +177,9 @@ class TcpSocket {
   size_t sndbuf() const { return sndbuf_; }
   void set_reuseaddr(bool on) { reuseaddr_ = on; }  // SO_REUSEADDR (bind while in TIME-WAIT)
   bool reuseaddr() const { return reuseaddr_; }
-  // SO_REUSEPORT: several sockets with the option (set before bind) share one port; listeners
-  // split incoming connections by a hash of the 4-tuple.
+  // SO_REUSEPORT: several sockets that all set the option (before bind) may bind the same
+  // address and port; listeners on it form a group and each incoming connection goes to one of
+  // them, chosen by a keyed hash of its 4-tuple (Linux net/core/sock_reuseport.c).
   void set_reuseport(bool on) { reuseport_ = on; }
   bool reuseport() const { return reuseport_; }
   // TCP_CONGESTION: ENOENT for an unknown algorithm.
@@ -427,7 +428,10 @@ class TcpLayer final : public ip::L4Handler {
   void unhash(TcpSocket& s);
   void release_port(TcpSocket& s);
   TcpSocket* lookup_established(const Key& k) const;
-  TcpSocket* lookup_listener(wire::Ipv4Addr daddr, uint16_t dport) const;
+  // The listener for a SYN from saddr:sport to daddr:dport (the 4-tuple picks one member of a
+  // SO_REUSEPORT group).
+  TcpSocket* lookup_listener(wire::Ipv4Addr daddr, uint16_t dport, wire::Ipv4Addr saddr,
+                             uint16_t sport) const;
   void destroy_later(TcpSocket* s);
   void reap();
   void link(TcpSocket* s);
@@ -461,6 +465,13 @@ class TcpLayer final : public ip::L4Handler {
   std::unordered_map<Key, TcpSocket*, KeyHash> ehash_;  // connected 4-tuples (incl. TIME-WAIT)
   std::unordered_map<Key, std::unique_ptr<TcpRequest>, KeyHash> reqs_;  // SYN queues
   std::unordered_map<uint16_t, std::vector<TcpSocket*>> bhash_;         // bound ports
+  // Listeners by port, in listen() order (Linux's listening hash); the SO_REUSEPORT listeners
+  // of one port and address are a reuseport group, in this order (struct sock_reuseport).
+  std::unordered_map<uint16_t, std::vector<TcpSocket*>> lhash_;
+  // The reuseport group's hash secret (Linux inet_ehash_secret), drawn from rng_ when the first
+  // SO_REUSEPORT listener appears, so runs that never use the option draw exactly as before.
+  SipKey reuseport_key_;
+  bool reuseport_keyed_ = false;
   TcpSocket* head_ = nullptr;  // every socket (intrusive list)
   size_t nsocks_ = 0;
   std::vector<TcpSocket*> dead_;    // CLOSED orphans, freed by reap()

@@ -170,7 +170,9 @@ bool TcpSocket::rcv_time_wait(Instant now, Segment& seg) {
     const auto& ts = seg.h.options.timestamps;
     const bool fresh = opt_.ts_ok && ts ? static_cast<int32_t>(ts->tsval - opt_.ts_recent) > 0
                                         : seg.seq > rcv_.nxt;
-    TcpSocket* l = fresh ? layer_.lookup_listener(seg.daddr, seg.h.dst_port) : nullptr;
+    TcpSocket* l =
+        fresh ? layer_.lookup_listener(seg.daddr, seg.h.dst_port, seg.saddr, seg.h.src_port)
+              : nullptr;
     if (l != nullptr) {
       // The new incarnation's ISN starts beyond anything this one sent (Linux tw_snd_nxt).
       const SeqNum iss = snd_.nxt + 65535 + 2;

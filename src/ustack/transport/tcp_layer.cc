@@ -17,6 +17,10 @@ using wire::SeqNum;
 
 namespace {
 constexpr uint8_t kTcpProto = 6;
+// Linux reciprocal_scale: maps a 32-bit hash onto [0, n) without a division.
+uint32_t reciprocal_scale(uint32_t hash, uint32_t n) {
+  return static_cast<uint32_t>((uint64_t{hash} * n) >> 32);
+}
 }  // namespace
 
 size_t TcpLayer::KeyHash::operator()(const Key& k) const {
@@ -199,7 +203,8 @@ void TcpLayer::rcv(Instant now, PacketPtr pkt) {
     s->segment_arrives(now, seg);
   } else if (auto it = reqs_.find(k); it != reqs_.end()) {
     request_rcv(now, *it->second, seg);
-  } else if (TcpSocket* l = lookup_listener(daddr, seg.h.dst_port); l != nullptr) {
+  } else if (TcpSocket* l = lookup_listener(daddr, seg.h.dst_port, saddr, seg.h.src_port);
+             l != nullptr) {
     listen_rcv(now, *l, seg);
   } else {
     // RFC 9293 §3.10.7.1 (CLOSED): anything but a RST earns a RST.
@@ -215,16 +220,40 @@ TcpSocket* TcpLayer::lookup_established(const Key& k) const {
   return it == ehash_.end() ? nullptr : it->second;
 }
 
-TcpSocket* TcpLayer::lookup_listener(Ipv4Addr daddr, uint16_t dport) const {
-  auto it = bhash_.find(dport);
-  if (it == bhash_.end()) return nullptr;
+// __inet_lookup_listener: an exact local address beats the wildcard. When the winning address
+// has a SO_REUSEPORT group, one member is chosen by a keyed hash of the 4-tuple
+// (inet_lookup_reuseport -> reuseport_select_sock: reciprocal_scale(hash, num_socks)), so
+// connections spread over the group and every segment of one connection (a retransmitted SYN,
+// a SYN cookie's ACK) finds the same listener while the group is unchanged.
+TcpSocket* TcpLayer::lookup_listener(Ipv4Addr daddr, uint16_t dport, Ipv4Addr saddr,
+                                     uint16_t sport) const {
+  auto it = lhash_.find(dport);
+  if (it == lhash_.end()) return nullptr;
+  const std::vector<TcpSocket*>& ls = it->second;
   TcpSocket* wild = nullptr;
-  for (TcpSocket* s : it->second) {
-    if (s->state_ != TcpState::kListen) continue;
-    if (s->t_.laddr == daddr) return s;  // an exact address beats the wildcard
-    if (s->t_.laddr.is_unspecified()) wild = s;
+  TcpSocket* best = nullptr;
+  for (TcpSocket* s : ls) {
+    if (s->t_.laddr == daddr) {
+      best = s;
+      break;
+    }
+    if (wild == nullptr && s->t_.laddr.is_unspecified()) wild = s;
   }
-  return wild;
+  if (best == nullptr) best = wild;
+  if (best == nullptr || !best->reuseport_) return best;
+  const Ipv4Addr addr = best->t_.laddr;
+  uint32_t n = 0;
+  for (TcpSocket* s : ls) n += s->reuseport_ && s->t_.laddr == addr ? 1 : 0;
+  if (n <= 1) return best;
+  // Linux hashes with inet_ehashfn(daddr, dport, saddr, sport); ours is SipHash (as the ISN).
+  const uint32_t ports = static_cast<uint32_t>(dport) << 16 | sport;
+  uint32_t pick = reciprocal_scale(
+      static_cast<uint32_t>(siphash_3u32(daddr.v, saddr.v, ports, reuseport_key_)), n);
+  for (TcpSocket* s : ls) {
+    if (!s->reuseport_ || s->t_.laddr != addr) continue;
+    if (pick-- == 0) return s;
+  }
+  return best;  // not reached: n members were counted
 }
 
 void TcpLayer::hash(TcpSocket& s) {
@@ -259,12 +288,15 @@ Result<void, int> TcpLayer::bind(TcpSocket& s, Ipv4Addr addr, uint16_t port) {
     if (port == 0) return Err{EADDRINUSE};
   } else if (auto it = bhash_.find(port); it != bhash_.end()) {
     // inet_csk_bind_conflict: overlapping addresses conflict unless both sides set
-    // SO_REUSEADDR and the other is not listening.
+    // SO_REUSEADDR and the other is not listening, or both set SO_REUSEPORT.
     for (TcpSocket* o : it->second) {
       const bool overlap =
           addr.is_unspecified() || o->t_.laddr.is_unspecified() || o->t_.laddr == addr;
       if (!overlap) continue;
       if (s.reuseaddr_ && o->reuseaddr_ && o->state_ != TcpState::kListen) continue;
+      // SO_REUSEPORT: sockets that all set it share the port (Linux also requires the same
+      // owner uid; ustack has one owner).
+      if (s.reuseport_ && o->reuseport_) continue;
       return Err{EADDRINUSE};
     }
   }

@@ -301,6 +301,7 @@ TcpSocket* TcpLayer::create_child(Instant now, TcpSocket& l, const TcpRequest& r
   c->ofo_.set_mem_limit(2 * c->rcvbuf_);
   c->nodelay_ = l.nodelay_;
   c->reuseaddr_ = l.reuseaddr_;
+  c->reuseport_ = l.reuseport_;  // sk_clone_lock copies it: the port stays shareable
   c->keepalive_ = l.keepalive_;
   c->ka_idle_ = l.ka_idle_;
   c->ka_intvl_ = l.ka_intvl_;
@@ -353,8 +354,15 @@ void TcpLayer::child_established(Instant now, TcpSocket& c) {
   l->wake(now);
 }
 
-// The listener closes: half-open requests are forgotten, queued children are reset.
+// The listener closes (inet_csk_listen_stop): it leaves the listening hash and so its
+// SO_REUSEPORT group (reuseport_detach_sock: later SYNs hash over the others); half-open
+// requests are forgotten, queued children are reset. (Linux's tcp_migrate_req, off by
+// default, would move them to another member instead.)
 void TcpLayer::listener_stop(Instant now, TcpSocket& l) {
+  if (auto it = lhash_.find(l.t_.lport); it != lhash_.end()) {
+    std::erase(it->second, &l);
+    if (it->second.empty()) lhash_.erase(it);
+  }
   for (auto it = reqs_.begin(); it != reqs_.end();) {
     if (it->second->listener == &l)
       it = reqs_.erase(it);

@@ -59,15 +59,23 @@ Result<void, int> TcpSocket::listen(int backlog) {
     if (auto r = layer_.bind(*this, wire::Ipv4Addr::any(), 0); !r) return r;
   }
   // inet_csk_listen_start: a port another listener holds is taken already (bind checked the
-  // SO_REUSEADDR case against listeners only, so check again now that we listen).
-  for (TcpSocket* o : layer_.bhash_[t_.lport]) {
-    if (o == this || o->state_ != TcpState::kListen) continue;
-    if (o->t_.laddr.is_unspecified() || t_.laddr.is_unspecified() || o->t_.laddr == t_.laddr)
-      return Err{EADDRINUSE};
+  // SO_REUSEADDR case against listeners only, so check again now that we listen), unless both
+  // set SO_REUSEPORT: then we join its group.
+  auto& listeners = layer_.lhash_[t_.lport];
+  for (TcpSocket* o : listeners) {
+    const bool overlap =
+        o->t_.laddr.is_unspecified() || t_.laddr.is_unspecified() || o->t_.laddr == t_.laddr;
+    if (overlap && !(reuseport_ && o->reuseport_)) return Err{EADDRINUSE};
+  }
+  if (reuseport_ && !layer_.reuseport_keyed_) {
+    // Linux draws inet_ehash_secret once, lazily (net_get_random_once).
+    layer_.reuseport_key_ = SipKey::from_rng(layer_.rng_);
+    layer_.reuseport_keyed_ = true;
   }
   // Linux: backlog <= 0 still admits one connection; capped by somaxconn.
   backlog_ = std::clamp(backlog, 1, layer_.cfg_.somaxconn);
   state_ = TcpState::kListen;
+  listeners.push_back(this);
   return Ok();
 }
 

@@ -20,6 +20,10 @@ constexpr uint8_t kUdp = 17;
 // What a queued buffer costs the receive buffer: its block plus the descriptor, as Linux
 // charges skb->truesize (data block + struct sk_buff).
 size_t truesize(const PacketBuffer& p) { return p.capacity() + sizeof(PacketBuffer); }
+// Linux reciprocal_scale: maps a 32-bit hash onto [0, n) without a division.
+uint32_t reciprocal_scale(uint32_t hash, uint32_t n) {
+  return static_cast<uint32_t>((uint64_t{hash} * n) >> 32);
+}
 }  // namespace
 
 // ---- socket calls --------------------------------------------------------------------------
@@ -128,12 +132,15 @@ void UdpLayer::close(UdpSocket* s) {
   std::erase_if(socks_, [&](const auto& p) { return p.get() == s; });
 }
 
-bool UdpLayer::port_conflict(Ipv4Addr addr, uint16_t port) const {
+bool UdpLayer::port_conflict(const UdpSocket* s, Ipv4Addr addr, uint16_t port) const {
   auto it = ports_.find(port);
   if (it == ports_.end()) return false;
-  // Without SO_REUSEADDR, the wildcard conflicts with every address and vice versa.
+  // udp_lib_lport_inuse: overlapping addresses (the wildcard overlaps every address) conflict
+  // unless both sockets set SO_REUSEPORT (Linux also requires the same owner uid; ustack has
+  // one owner). No SO_REUSEADDR for UDP yet.
   return std::any_of(it->second.begin(), it->second.end(), [&](const UdpSocket* o) {
-    return o->laddr_.is_unspecified() || addr.is_unspecified() || o->laddr_ == addr;
+    const bool overlap = o->laddr_.is_unspecified() || addr.is_unspecified() || o->laddr_ == addr;
+    return overlap && !(s != nullptr && s->reuseport_ && o->reuseport_);
   });
 }
 
@@ -144,7 +151,7 @@ uint16_t UdpLayer::pick_ephemeral(Ipv4Addr addr) {
   uint32_t start = static_cast<uint32_t>(rng_.below(n));
   for (uint32_t i = 0; i < n; ++i) {
     auto port = static_cast<uint16_t>(kEphemeralLo + (start + i) % n);
-    if (!port_conflict(addr, port)) return port;
+    if (!port_conflict(nullptr, addr, port)) return port;
   }
   return 0;
 }
@@ -156,8 +163,13 @@ Result<void, int> UdpLayer::bind(UdpSocket& s, Ipv4Addr addr, uint16_t port) {
   if (port == 0) {
     port = pick_ephemeral(addr);
     if (port == 0) return Err{EADDRINUSE};
-  } else if (port_conflict(addr, port)) {
+  } else if (port_conflict(&s, addr, port)) {
     return Err{EADDRINUSE};
+  }
+  if (s.reuseport_ && !reuseport_keyed_) {
+    // Linux draws udp_ehash_secret once, lazily (net_get_random_once).
+    reuseport_key_ = SipKey::from_rng(rng_);
+    reuseport_keyed_ = true;
   }
   s.laddr_ = addr;
   s.lport_ = port;
@@ -166,28 +178,52 @@ Result<void, int> UdpLayer::bind(UdpSocket& s, Ipv4Addr addr, uint16_t port) {
 }
 
 // __udp4_lib_lookup's scoring: a connected socket must match the peer; an exact local
-// address and a connected peer each score higher than wildcards.
+// address and a connected peer each score higher than wildcards. When the winner is an
+// unconnected SO_REUSEPORT socket, the datagram goes to one of the unconnected reuseport
+// sockets with its score (its address), chosen by a keyed hash of the source address and port
+// (udp4_lib_lookup2 -> inet_lookup_reuseport: reciprocal_scale(udp_ehashfn, num_socks)): one
+// peer's datagrams keep reaching the same socket while the group is unchanged.
 UdpSocket* UdpLayer::lookup(Ipv4Addr saddr, uint16_t sport, Ipv4Addr daddr, uint16_t dport) {
   auto it = ports_.find(dport);
   if (it == ports_.end()) return nullptr;
-  UdpSocket* best = nullptr;
-  int best_score = -1;
-  for (UdpSocket* s : it->second) {
+  auto score_of = [&](const UdpSocket* s) {
     int score = 0;
     if (!s->laddr_.is_unspecified()) {
-      if (s->laddr_ != daddr) continue;
+      if (s->laddr_ != daddr) return -1;
       score += 2;
     }
     if (s->connected_) {
-      if (s->raddr_ != saddr || s->rport_ != sport) continue;
+      if (s->raddr_ != saddr || s->rport_ != sport) return -1;
       score += 4;
     }
+    return score;
+  };
+  auto in_group = [&](const UdpSocket* s, int score) {
+    return s->reuseport_ && !s->connected_ && score_of(s) == score;
+  };
+  UdpSocket* best = nullptr;
+  int best_score = -1;
+  uint32_t group = 0;  // unconnected reuseport sockets scoring best_score
+  for (UdpSocket* s : it->second) {
+    const int score = score_of(s);
+    if (score < 0) continue;
     if (score > best_score) {
       best = s;
       best_score = score;
+      group = 0;
     }
+    if (score == best_score && s->reuseport_ && !s->connected_) ++group;
   }
-  return best;
+  if (best == nullptr || !in_group(best, best_score) || group <= 1) return best;
+  // Linux hashes with udp_ehashfn(daddr, dport, saddr, sport); ours is SipHash.
+  const uint32_t ports = static_cast<uint32_t>(dport) << 16 | sport;
+  uint32_t pick = reciprocal_scale(
+      static_cast<uint32_t>(siphash_3u32(daddr.v, saddr.v, ports, reuseport_key_)), group);
+  for (UdpSocket* s : it->second) {
+    if (!in_group(s, best_score)) continue;
+    if (pick-- == 0) return s;
+  }
+  return best;  // not reached: `group` members were counted
 }
 
 void UdpLayer::rcv(Instant now, PacketPtr pkt) {

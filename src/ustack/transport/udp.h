@@ -32,6 +32,7 @@
 #include "ustack/base/telemetry.h"
 #include "ustack/buf/packet_queue.h"
 #include "ustack/ip/ipv4.h"
+#include "ustack/transport/tcp_siphash.h"
 
 namespace ustack::transport {
 
@@ -96,7 +97,8 @@ class UdpSocket {
   void set_bind_device(int ifindex) { oif_ = ifindex; }
   void set_broadcast(bool v) { broadcast_ = v; }  // SO_BROADCAST: needed to send to broadcasts
   // SO_REUSEPORT (before bind): sockets that all set it may bind the same address and port;
-  // a datagram goes to one of them, chosen by a hash of its source.
+  // a datagram goes to one of those not connected, chosen by a keyed hash of its source
+  // address and port (Linux udp4_lib_lookup2 -> reuseport_select_sock).
   void set_reuseport(bool v) { reuseport_ = v; }
   bool reuseport() const { return reuseport_; }
 
@@ -166,7 +168,9 @@ class UdpLayer final : public ip::L4Handler {
   friend class UdpSocket;
   Result<void, int> bind(UdpSocket& s, wire::Ipv4Addr addr, uint16_t port);
   uint16_t pick_ephemeral(wire::Ipv4Addr addr);
-  bool port_conflict(wire::Ipv4Addr addr, uint16_t port) const;
+  // Another socket holds addr:port; `s` (the binder, or nullptr for an ephemeral search) may
+  // share it with sockets that, like it, set SO_REUSEPORT.
+  bool port_conflict(const UdpSocket* s, wire::Ipv4Addr addr, uint16_t port) const;
   UdpSocket* lookup(wire::Ipv4Addr saddr, uint16_t sport, wire::Ipv4Addr daddr, uint16_t dport);
   Result<size_t, int> send(Instant now, UdpSocket& s, std::span<const uint8_t> data,
                            wire::Ipv4Addr dst, uint16_t port);
@@ -178,6 +182,10 @@ class UdpLayer final : public ip::L4Handler {
   std::vector<std::unique_ptr<UdpSocket>> socks_;
   std::unordered_map<uint16_t, std::vector<UdpSocket*>> ports_;  // bound sockets by port
   UdpStats stats_;
+  // The reuseport hash secret (Linux udp_ehash_secret), drawn from rng_ at the first
+  // SO_REUSEPORT bind so runs that never use the option draw exactly as before.
+  SipKey reuseport_key_;
+  bool reuseport_keyed_ = false;
 };
 
 }  // namespace ustack::transport
