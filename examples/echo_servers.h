@@ -10,8 +10,8 @@
 //   2. NonBlockingEcho  one thread, O_NONBLOCK sockets, recv/send return -EAGAIN. Nothing tells
 //                       this model when to look again, so it BUSY-POLLS every socket; after a
 //                       pass with no progress it yields, and after kSpinPasses idle passes it
-//                       sleeps with an exponential back-off bounded by kMaxBackoff (1 ms). That
-//                       bound is the model's worst-case added latency while idle.
+//                       sleeps with an exponential back-off bounded by EchoOptions::max_backoff
+//                       (1 ms). That bound is the model's worst-case added latency while idle.
 //   3. EpollEcho        one thread, epoll_create1/epoll_ctl/epoll_wait, edge-triggered: every
 //                       event drives its socket until -EAGAIN (one edge per change).
 //   4. SignalEcho       one thread, O_ASYNC + F_SETOWN_EX(F_OWNER_TID) + F_SETSIG(SIGRTMIN+n):
@@ -28,7 +28,9 @@
 // and slow readers (it stops reading a connection while its echo cannot be sent: flow control
 // reaches the client's sender). Data is sent with MSG_NOSIGNAL (Linux would raise SIGPIPE).
 //
-// Threads: start() and stop() from one controlling thread; stats() from any thread.
+// Threads: start() and stop() from one controlling thread; stats() from any thread. The
+// servers start std::threads and back off on the steady clock, so they run under rt::Runtime
+// (and on the kernel); under sim::World their threads would have to come from World::spawn.
 #pragma once
 
 #include <fcntl.h>
