@@ -181,6 +181,7 @@ void SocketLayer::release(Socket* s) {
 }
 
 Fd SocketLayer::fasync_fd(int sig_fd) const {
+  LockedCall call(*env_);  // the table is the stack's: another thread may be growing it
   // si_fd carries the slot; the live generation of that slot completes the handle.
   const Socket* s = sig_fd >= 0 ? table_->at_slot(static_cast<uint32_t>(sig_fd)) : nullptr;
   return s != nullptr ? s->fd : -EBADF;
