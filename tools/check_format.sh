@@ -2,7 +2,7 @@
 # Fails if any tracked C++ file differs from clang-format's output (config: .clang-format).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(find src tests bench fuzz \( -name '*.h' -o -name '*.cc' \) -type f | sort)
+files=$(find src tests bench fuzz examples \( -name '*.h' -o -name '*.cc' \) -type f | sort)
 bad=0
 for f in $files; do
   [ -f "$f" ] || continue
