@@ -124,7 +124,6 @@ class Scheduler {
   // Thread side: give the baton back; if `park`, wait until it is handed back again.
   void yield_to_loop(Thread* t, bool park);
   void reap(Thread* t);
-  Thread* current() const { return current_; }
 
   std::mutex mu_;
   std::condition_variable loop_cv_;
