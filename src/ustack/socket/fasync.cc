@@ -4,9 +4,10 @@
 // time its wakeup callback runs with a readiness the owner can act on: data or EOF (POLL_IN),
 // buffer space (POLL_OUT), an error (POLL_ERR), a hang-up (POLL_HUP), as Linux's
 // sk_wake_async. Without F_SETSIG (0) the signal is SIGIO with no payload (kill/tgkill); with
-// F_SETSIG the siginfo carries si_fd (the handle's slot bits), si_band (the poll mask) and
-// si_code, sent with rt_tgsigqueueinfo / rt_sigqueueinfo so a real-time signal queues one
-// entry per event.
+// F_SETSIG the siginfo carries si_fd (the handle's slot bits) and si_band (the poll mask), sent
+// with rt_tgsigqueueinfo / rt_sigqueueinfo so a real-time signal queues one entry per event.
+// si_code is SI_QUEUE: Linux's own POLL_IN/POLL_OUT codes are reserved for the kernel (a
+// process may use them only to signal itself); POLL_IN etc. follow from si_band.
 //
 // Under sim::World the owner thread waits in SocketLayer::sigwaitinfo, which yields the
 // virtual clock; each signal also wakes that wait queue.
@@ -44,12 +45,13 @@ void SocketLayer::send_sigio(Socket* s, uint32_t mask) {
     siginfo_t info;
     std::memset(&info, 0, sizeof(info));
     info.si_signo = sig;
-    info.si_code = band_code(mask);  // POLL_IN etc. (> 0: a kernel-style code)
+    info.si_code = band_code(mask);  // POLL_IN etc.
     info.si_band = static_cast<long>(mask);
     info.si_fd = static_cast<int>(static_cast<uint64_t>(s->fd) & 0x7fffffffu);
-    // A positive si_code is what the kernel sends; the *queueinfo syscalls accept it only
-    // for signals to our own process. For another process fall back to SI_QUEUE (si_band
-    // and si_fd stay filled in).
+    // A positive si_code (POLL_IN..) is what the kernel itself sends; rt_(tg)sigqueueinfo
+    // accept it only when a thread signals itself, and the stack thread signals others. So the
+    // code goes to an owner that is the calling thread, SI_QUEUE to anyone else:
+    // si_band and si_fd stay filled in either way (sival would overlap si_fd, so it is unused).
     auto queue = [&] {
       if (s->owner_type == F_OWNER_TID) {
         return ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), s->owner, sig, &info);
@@ -57,11 +59,9 @@ void SocketLayer::send_sigio(Socket* s, uint32_t mask) {
       const pid_t pid = s->owner_type == F_OWNER_PGRP ? -s->owner : s->owner;
       return ::syscall(SYS_rt_sigqueueinfo, pid, sig, &info);
     };
+    const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+    if (s->owner != self) info.si_code = SI_QUEUE;  // one syscall, not a refused one first
     rc = queue();
-    if (rc != 0 && errno == EPERM) {
-      info.si_code = SI_QUEUE;
-      rc = queue();
-    }
   }
   if (rc == 0) {
     ++stats_.signals_sent;

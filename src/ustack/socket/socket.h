@@ -17,11 +17,11 @@
 //     SocketConfig::sigpipe = true raises SIGPIPE too (then MSG_NOSIGNAL suppresses it), as
 //     Linux does by default.
 //
-// Threads (docs/architecture.md §7): every call takes the stack lock (SocketEnv::lock). Under
-// rt::Runtime application threads call in directly: the calling thread does the copy (phase
-// two of a receive) and any transmission its call causes, as in Linux process context; the
-// stack thread does everything driven by packets and timers. A blocking call sleeps with the
-// lock released. Under sim::World the same calls run on cooperative threads on the virtual
+// Threads (docs/architecture.md, "Threads: who owns what"): every call takes the stack lock
+// (SocketEnv::lock). Under rt::Runtime application threads call in directly: the calling thread
+// does the copy (phase two of a receive) and any transmission its call causes, as in Linux process
+// context; the stack thread does everything driven by packets and timers. A blocking call sleeps
+// with the lock released. Under sim::World the same calls run on cooperative threads on the virtual
 // clock. Wakeup callbacks (epoll's ready list, wait queues, signals, completions) run on the
 // stack thread with the lock held; completion callbacks may call the API again.
 #pragma once
@@ -181,8 +181,8 @@ class SocketLayer {
   // ---- signal-driven I/O (fasync.cc) -------------------------------------------------------
   // With O_ASYNC set, a socket whose readiness changes sends its owner (F_SETOWN) the signal
   // F_SETSIG chose (SIGIO if 0). With a signal number set, the siginfo carries si_fd (the
-  // handle's low 32 bits: use fasync_fd() to map back), si_band (the poll mask) and si_code
-  // POLL_IN / POLL_OUT / POLL_ERR / POLL_HUP, as Linux's send_sigio.
+  // handle's slot bits: use fasync_fd() to map back) and si_band (the poll mask, EPOLLIN...);
+  // si_code is SI_QUEUE (Linux reserves POLL_IN.. codes for the kernel's own signals).
   // The waiting half, usable under every runner: sigtimedwait() with the set blocked in the
   // caller; under sim::World it yields the virtual clock instead of blocking the process.
   // -EAGAIN on timeout, -EINTR never (the set must be blocked).
@@ -260,6 +260,12 @@ class SocketLayer {
   WaitQueue sig_waiters_;             // sigwaitinfo() sleepers under a cooperative runner
   std::vector<Socket*> async_ready_;  // sockets whose pending operations may now complete
   std::vector<std::pair<CompletionFn, int64_t>> completions_;  // finished, not yet delivered
+  // async.cc: the operation slots (ids, the free list, scratch vectors), created on first
+  // submit. Declared last so it is destroyed first: its deleter delivers the -ECANCELED that
+  // ~SocketLayer's closes queued (coroutines run to their end) while the rest is still alive.
+  struct AsyncSlots;
+  static void async_free(AsyncSlots* a);
+  std::unique_ptr<AsyncSlots, void (*)(AsyncSlots*)> async_{nullptr, &SocketLayer::async_free};
 };
 
 // RAII for the stack lock around one call.

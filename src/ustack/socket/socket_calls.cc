@@ -111,9 +111,15 @@ void SocketLayer::attach_udp(Socket* s) {
 
 Fd SocketLayer::socket(int domain, int type, int protocol) {
   Call call(*env_);
-  if (domain != AF_INET) return -EAFNOSUPPORT;
+  // __sys_socket: flag bits other than SOCK_NONBLOCK/SOCK_CLOEXEC, or a type beyond
+  // SOCK_MAX, are EINVAL before the family is looked at.
+  constexpr int kSockTypeMask = 0xf;
+  constexpr int kSockMax = SOCK_PACKET + 1;
   const int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
-  const int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (((type & ~kSockTypeMask) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return -EINVAL;
+  const int kind = type & kSockTypeMask;
+  if (kind >= kSockMax) return -EINVAL;
+  if (domain != AF_INET) return -EAFNOSUPPORT;
   if (open_ >= cfg_.max_sockets) return -EMFILE;
   auto s = std::make_unique<Socket>();
   if (kind == SOCK_STREAM) {
@@ -242,8 +248,11 @@ ssize_t SocketLayer::do_send(Socket* s, std::span<const uint8_t> data, int flags
     }
     if (done > 0 && r.error() != EAGAIN) return static_cast<ssize_t>(done);
     if (r.error() != EAGAIN) {
-      if (r.error() == EPIPE) raise_sigpipe(flags);
-      return -r.error();
+      // sk_stream_wait_connect: a socket that is neither connected nor connecting (never
+      // connected, or a listener) is EPIPE, as one whose connection is gone.
+      const int e = r.error() == ENOTCONN ? EPIPE : r.error();
+      if (e == EPIPE) raise_sigpipe(flags);
+      return -e;
     }
     if (s->nonblocking(flags)) return done > 0 ? static_cast<ssize_t>(done) : -EAGAIN;
     if (int w = wait_for(s, EPOLLOUT, deadline); w != 0) {

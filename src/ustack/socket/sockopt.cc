@@ -71,10 +71,9 @@ int put_bytes(void* val, socklen_t* len, const void* src, socklen_t n) {
   return 0;
 }
 
-int put_int(void* val, socklen_t* len, int v) {
-  if (len != nullptr && *len < sizeof(int)) return -EINVAL;
-  return put_bytes(val, len, &v, sizeof(v));
-}
+// sk_getsockopt: an int option copies min(len, sizeof(int)) bytes (a short buffer gets what
+// fits, as Linux does).
+int put_int(void* val, socklen_t* len, int v) { return put_bytes(val, len, &v, sizeof(v)); }
 
 int get_timeval(const void* val, socklen_t len, Duration* out) {
   if (val == nullptr || len < sizeof(timeval)) return -EINVAL;
@@ -240,6 +239,7 @@ int SocketLayer::getsockopt(Fd fd, int level, int name, void* val, socklen_t* le
   if (s == nullptr) return -EBADF;
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
   if (len == nullptr) return -EFAULT;
+  if (static_cast<int>(*len) < 0) return -EINVAL;  // Linux reads optlen as an int
   transport::TcpSocket* t = s->tcp;
   transport::UdpSocket* u = s->udp;
   if (level == SOL_SOCKET) {
@@ -312,7 +312,7 @@ int SocketLayer::getsockopt(Fd fd, int level, int name, void* val, socklen_t* le
         return -ENOPROTOOPT;
     }
   }
-  return -ENOPROTOOPT;
+  return -EOPNOTSUPP;  // any other level ends in ip_getsockopt: level != SOL_IP
 }
 
 int SocketLayer::fcntl(Fd fd, int cmd, intptr_t arg) {
