@@ -281,6 +281,85 @@ TEST(SocketSim, FiftyClientThreadsAgainstAThreadPerConnectionServer) {
   EXPECT_EQ(sb.open_count(), 0u);
 }
 
+// ---- multiplexing: one epoll thread serves many clients ---------------------------------------
+
+TEST(SocketSim, EpollEchoServerOnOneThreadAndEpollWaitTimeoutInVirtualTime) {
+  constexpr int kClients = 12;
+  World w(16);
+  ConnectOptions o;
+  o.link.latency = Duration::ms(3);
+  test::two_hosts(w, o);
+  SocketLayer& sa = w.host("a").sockets();
+  SocketLayer& sb = w.host("b").sockets();
+  w.run_until(at(Duration::ms(100)));
+  int idle_ret = 1;
+  Instant idle_done = Instant::never();
+  int closed = 0;
+  w.spawn("b", "epoll", [&] {
+    const Fd ep = sb.epoll_create1(0);
+    ASSERT_GT(ep, 0);
+    // Nothing registered: the wait ends by its timeout, 1.5 virtual seconds later.
+    epoll_event evs[16];
+    idle_ret = sb.epoll_wait(ep, evs, 16, 1500);
+    idle_done = w.now();
+    const Fd l = listen_on(sb, 9999, 64);
+    ASSERT_EQ(sb.fcntl(l, F_SETFL, O_NONBLOCK), 0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<uint64_t>(l);
+    ASSERT_EQ(sb.epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev), 0);
+    std::vector<uint8_t> buf(4096);
+    while (closed < kClients) {
+      const int n = sb.epoll_wait(ep, evs, 16, -1);
+      ASSERT_GT(n, 0);
+      for (int i = 0; i < n; ++i) {
+        const auto fd = static_cast<Fd>(evs[i].data.u64);
+        if (fd == l) {
+          for (Fd c; (c = sb.accept(l, nullptr, SOCK_NONBLOCK)) > 0;) {
+            epoll_event cev{};
+            cev.events = EPOLLIN;
+            cev.data.u64 = static_cast<uint64_t>(c);
+            ASSERT_EQ(sb.epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev), 0);
+          }
+          continue;
+        }
+        for (;;) {  // level-triggered: read what is there now, echo it (small: it fits)
+          const ssize_t r = sb.recv(fd, buf.data(), buf.size(), 0);
+          if (r == -EAGAIN) break;
+          if (r <= 0) {
+            EXPECT_EQ(sb.close(fd), 0);  // close() also leaves the epoll set
+            ++closed;
+            break;
+          }
+          EXPECT_EQ(sb.send(fd, buf.data(), static_cast<size_t>(r), 0), r);
+        }
+      }
+    }
+    EXPECT_EQ(sb.close(l), 0);
+    EXPECT_EQ(sb.close(ep), 0);
+  });
+  std::vector<std::vector<uint8_t>> sent(kClients), got(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    sent[i] = random_bytes(100 + static_cast<size_t>(i) * 1000, 300 + static_cast<uint64_t>(i));
+    w.spawn("a", "client" + std::to_string(i), [&, i] {
+      w.sleep_for(Duration::s(2) + Duration::ms(10) * i);  // after the idle wait
+      const Fd c = sa.socket(AF_INET, SOCK_STREAM, 0);
+      ASSERT_EQ(sa.connect(c, sin(kB, 9999)), 0);
+      ASSERT_EQ(sa.send(c, sent[i].data(), sent[i].size(), 0),
+                static_cast<ssize_t>(sent[i].size()));
+      ASSERT_EQ(sa.shutdown(c, SHUT_WR), 0);
+      read_all(sa, c, got[i]);
+      EXPECT_EQ(sa.close(c), 0);
+    });
+  }
+  ASSERT_TRUE(w.join_threads(at(Duration::s(60)))) << w.describe_threads();
+  EXPECT_EQ(idle_ret, 0);
+  EXPECT_EQ(idle_done, at(Duration::ms(1600)));
+  EXPECT_EQ(closed, kClients);
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(first_difference(sent[i], got[i]), "") << i;
+  EXPECT_GT(sb.stats().epoll_events, 0u);
+}
+
 // ---- errors ------------------------------------------------------------------------------------
 
 TEST(SocketSim, ConnectToAClosedPortIsRefusedAfterOneRoundTrip) {
