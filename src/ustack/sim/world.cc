@@ -42,7 +42,9 @@ World::World(WorldConfig cfg)
     : cfg_(std::move(cfg)), rng_(cfg_.seed), host_seeds_(rng_.fork()), fault_seeds_(rng_.fork()) {}
 
 World::~World() {
-  // Hosts first (each destroys its stack, then its devices, which unplug from their links),
+  // Threads first: one unwinding may still call its host's sockets.
+  sched_.cancel_all();
+  // Hosts next (each destroys its stack, then its devices, which unplug from their links),
   // then the links: the member order says so, this only makes it explicit.
   hosts_.clear();
   links_.clear();
@@ -64,6 +66,8 @@ stack::Stack& World::add_host(std::string name, stack::StackConfig cfg) {
   h->name = std::move(name);
   h->stack = std::make_unique<stack::Stack>(std::move(cfg));
   h->stack->telemetry().share_packet_ids(&packet_ids_);
+  h->env = std::make_unique<SimEnv>(sched_, now_);
+  h->stack->sockets().set_env(h->env.get());
   if (sink_ != nullptr) h->stack->telemetry().set_sink(sink_, sink_mask_);
   hosts_.push_back(std::move(h));
   return *hosts_.back()->stack;
@@ -241,15 +245,23 @@ Instant World::next_event() const {
     const Instant d = h->stack->next_deadline();
     t = earliest(t, d == Instant::never() ? d : std::max(d, h->busy_until));
   }
-  return t;
+  // A runnable sim thread is work now; a sleeping one's deadline is an event.
+  return earliest(t, sched_.next_deadline(now_));
 }
 
 // Everything that happens at instant t: frames land, then every stack runs until it is idle.
 // A stack's poll can put frames on a zero-latency link (due at t too) or hand another stack
 // work, so the round repeats until nobody has anything left at t.
+//
+// Sim threads run when the network is quiescent at t: those runnable (deadline expired,
+// woken by a wakeup callback, just spawned) run one after the other, each until it sleeps or
+// returns; what their calls did (segments sent, timers armed, sockets closed) is then picked
+// up by the next polling round, and threads that round wakes run after it.
 void World::step(Instant t) {
+  USTACK_ASSERT(!sched_.on_sim_thread(), "a sim thread cannot run its own world");
   now_ = t;
   ++stats_.steps;
+  sched_.expire(t);
   for (int round = 0;; ++round) {
     USTACK_ASSERT(round < cfg_.max_rounds_per_instant, "livelock: the world never went idle");
     ++stats_.rounds;
@@ -260,14 +272,16 @@ void World::step(Instant t) {
     if (!more) {
       bool landed = false;
       for (const auto& l : links_) landed |= l->next_deadline() <= t;
-      if (!landed) return;
+      if (landed) continue;
+      if (!sched_.has_runnable()) return;
+      stats_.thread_runs += sched_.run_ready();
     }
   }
 }
 
 bool World::step_next(Instant limit) {
   Instant t = next_event();
-  if (t > limit) return false;
+  if (t > limit || t == Instant::never()) return false;
   if (t <= now_) {
     // A deadline that is already due and still pending after a step did not move: something
     // reports work it never does. Stop loudly instead of spinning.
@@ -283,7 +297,8 @@ bool World::step_next(Instant limit) {
 void World::run_until(Instant until) {
   while (step_next(until)) {
   }
-  if (until > now_) now_ = until;
+  // Instant::never(): run until nothing is left; the clock stays at the last event.
+  if (until > now_ && until != Instant::never()) now_ = until;
 }
 
 bool World::run_until(const std::function<bool()>& done, Instant deadline) {
@@ -291,8 +306,28 @@ bool World::run_until(const std::function<bool()>& done, Instant deadline) {
   while (step_next(deadline)) {
     if (done()) return true;
   }
-  if (deadline > now_) now_ = deadline;
+  if (deadline > now_ && deadline != Instant::never()) now_ = deadline;
   return done();
+}
+
+// ---- application threads -------------------------------------------------------------------
+
+SimThreadId World::spawn(std::string_view host, std::string thread_name, std::function<void()> fn) {
+  const Host& h = host_ref(host);  // asserts that the host exists
+  return sched_.spawn(fmt::format("{}/{}", h.name, thread_name), std::move(fn));
+}
+
+bool World::join_threads(Instant deadline) {
+  return run_until([this] { return sched_.live() == 0; }, deadline);
+}
+
+void World::sleep_until(Instant t) {
+  USTACK_ASSERT(sched_.on_sim_thread(), "World::sleep_until is for sim threads");
+  // can_sleep() turns false when the world is tearing the thread down (then sleep throws).
+  while (now_ < t && sched_.can_sleep()) {
+    socket::Waiter w;  // nobody wakes it: only the deadline ends this sleep
+    sched_.sleep(w, t, now_);
+  }
 }
 
 }  // namespace ustack::sim

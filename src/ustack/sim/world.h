@@ -19,6 +19,17 @@
 // give the same events, the same traces and byte-identical pcaps. All stacks share one
 // packet-id counter (Telemetry::share_packet_ids), so a packet's journey id survives the wire
 // and TraceLog::journey() follows it across hosts.
+//
+// Application threads (spawn; sim_thread.h): blocking socket code runs on the virtual clock.
+// Every host's SocketLayer gets a SimEnv, so socket calls made on a sim thread sleep as world
+// events. An instant then goes: deadlines of sleeping threads expire; links deliver and stacks
+// poll until quiescent; the runnable threads run one at a time in FIFO order, each until it
+// sleeps or returns; the stacks poll again (the calls changed them); and so on until no stack
+// has work and no thread is runnable. Only then does the clock move, to the next event, which
+// includes the sleepers' deadlines. The threads hold the world's baton while they run, so the
+// OS scheduler decides nothing and runs stay deterministic. A sim thread that never blocks
+// stalls virtual time (see sim_thread.h). Socket calls from the thread that runs the world
+// (a test's main thread) never sleep: a blocking call that would wait returns -EAGAIN there.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +46,7 @@
 #include "ustack/dev/fault_injector.h"
 #include "ustack/dev/pcap.h"
 #include "ustack/dev/sim_nic.h"
+#include "ustack/sim/sim_thread.h"
 #include "ustack/stack/stack.h"
 
 namespace ustack::sim {
@@ -78,15 +90,18 @@ struct Connection {
 };
 
 struct WorldStats {
-  uint64_t steps = 0;       // instants the loop stopped at
-  uint64_t rounds = 0;      // polling rounds (each polls every stack once)
-  uint64_t deliveries = 0;  // frames the links landed
+  uint64_t steps = 0;        // instants the loop stopped at
+  uint64_t rounds = 0;       // polling rounds (each polls every stack once)
+  uint64_t deliveries = 0;   // frames the links landed
+  uint64_t thread_runs = 0;  // times a sim thread got the baton
 };
 
 class World {
  public:
   explicit World(uint64_t seed = 1) : World(WorldConfig{.seed = seed}) {}
   explicit World(WorldConfig cfg);
+  // Cancels the sim threads that have not finished (sim_thread.h: their pending sleep throws
+  // ThreadCancelled and unwinds them), then destroys the hosts and links.
   ~World();
   World(const World&) = delete;
   World& operator=(const World&) = delete;
@@ -141,6 +156,25 @@ class World {
   // The earliest pending event (Instant::never() if nothing will ever happen).
   Instant next_event() const;
 
+  // ---- application threads (sim_thread.h) ------------------------------------------------
+  // Starts fn as an application thread of `host` (named "host/thread_name"), runnable at the
+  // current instant: it runs when the world runs (run_until...). Callable from the thread
+  // that runs the world, outside run*, or from a sim thread (a server spawning a thread per
+  // connection). Typically fn calls host(host).sockets() and blocks in it.
+  SimThreadId spawn(std::string_view host, std::string thread_name, std::function<void()> fn);
+  // Runs the world until every sim thread has returned (true) or `deadline` passes, or
+  // nothing can happen any more (every remaining thread asleep with nothing to wake it).
+  bool join_threads(Instant deadline = Instant::never());
+  bool thread_finished(SimThreadId id) const { return sched_.finished(id); }
+  size_t threads_live() const { return sched_.live(); }
+  // The calling OS thread is a sim thread of this world.
+  bool on_sim_thread() const { return sched_.on_sim_thread(); }
+  // On a sim thread: sleep in virtual time (other threads and the network run meanwhile).
+  void sleep_until(Instant t);
+  void sleep_for(Duration d) { sleep_until(now_ + d); }
+  // Every live sim thread and what it waits for (failure messages).
+  std::string describe_threads() const { return sched_.describe(); }
+
   // ---- observability ------------------------------------------------------------------------
   // One sink for every host (present and future), as Telemetry::set_sink.
   void set_trace_sink(TraceSink* sink, uint32_t layer_mask = kAllLayers);
@@ -158,6 +192,7 @@ class World {
   struct Host {
     std::string name;
     // Declared before the stack so the stack (which references them) is destroyed first.
+    std::unique_ptr<SimEnv> env;  // installed in the stack's SocketLayer
     std::vector<Nic> nics;
     std::unique_ptr<stack::Stack> stack;
     Instant busy_until = Instant::zero();  // set_busy_until
@@ -182,6 +217,9 @@ class World {
   TraceSink* sink_ = nullptr;
   uint32_t sink_mask_ = kAllLayers;
   WorldStats stats_;
+  // Application threads; outlives the hosts (their SimEnvs point at it). ~World cancels its
+  // threads before the hosts go.
+  Scheduler sched_;
   // Links outlive the NICs plugged into them (members are destroyed in reverse order).
   std::vector<std::unique_ptr<dev::SimLink>> links_;
   std::vector<std::unique_ptr<Host>> hosts_;
