@@ -28,9 +28,9 @@
 // and slow readers (it stops reading a connection while its echo cannot be sent: flow control
 // reaches the client's sender). Data is sent with MSG_NOSIGNAL (Linux would raise SIGPIPE).
 //
-// Threads: start() and stop() from one controlling thread; stats() from any thread. The
-// servers start std::threads and back off on the steady clock, so they run under rt::Runtime
-// (and on the kernel); under sim::World their threads would have to come from World::spawn.
+// Threads: start() and stop() from one controlling thread; stats() from any thread. Servers
+// start their threads and pause through EchoOptions::threads: std::threads and the steady
+// clock by default (rt::Runtime, the kernel), World::spawn and virtual time under sim::World.
 #pragma once
 
 #include <fcntl.h>
@@ -46,6 +46,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -79,12 +80,23 @@ inline std::string_view model_name(Model m) {
   return "?";
 }
 
+// How a server runs its threads: the runner's business, so the same server runs under
+// rt::Runtime (the defaults: std::thread, the steady clock) and under sim::World (World::spawn:
+// cooperative threads on the virtual clock; see tests/unit/sim/c10k_test.cc).
+struct ThreadHooks {
+  std::function<void(std::function<void()>)> spawn;  // start fn on a new application thread
+  // Called by the controlling thread (start/stop) until `done()` holds; each call waits a bit.
+  std::function<void(const std::function<bool()>&)> wait_until;
+  std::function<void(Duration)> pause;  // a server thread pauses (model 2's back-off)
+};
+
 struct EchoOptions {
   int backlog = 4096;
   size_t buf_size = 64 * 1024;             // per connection (models 1, 2, 3, 4, 5)
   Duration tick = Duration::ms(50);        // how soon an idle server notices stop()
   int rt_signal = 1;                       // model 4: the signal is SIGRTMIN + rt_signal
   Duration max_backoff = Duration::ms(1);  // model 2: the longest idle sleep
+  ThreadHooks threads;                     // unset members: std::thread and the steady clock
 };
 
 // What a server did (atomics: read from any thread while it runs).
@@ -161,6 +173,38 @@ class EchoServer {
   int tick_ms() const {
     return static_cast<int>(std::max<int64_t>(1, opt_.tick.nanos() / 1000000));
   }
+  // Runs fn on a new server thread (ThreadHooks::spawn, or a detached std::thread); live_
+  // counts them, and the last thing a thread does is the decrement, so `this` may go once
+  // wait_threads() returned.
+  void spawn(std::function<void()> fn) {
+    ++live_;
+    auto body = [this, fn = std::move(fn)] {
+      fn();
+      --live_;
+    };
+    if (opt_.threads.spawn) {
+      opt_.threads.spawn(std::move(body));
+    } else {
+      std::thread(std::move(body)).detach();
+    }
+  }
+  void wait_until(const std::function<bool()>& done) {
+    if (opt_.threads.wait_until) {
+      while (!done()) opt_.threads.wait_until(done);
+    } else {
+      while (!done()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  void wait_threads() {
+    wait_until([this] { return live_.load() == 0; });
+  }
+  void pause(Duration d) {
+    if (opt_.threads.pause) {
+      opt_.threads.pause(d);
+    } else {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(d.nanos()));
+    }
+  }
 
   Api& api_;
   EchoOptions opt_;
@@ -168,6 +212,7 @@ class EchoServer {
   Fd listener_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> live_{0};  // server threads running (spawn)
 };
 
 // ---- 1. blocking: a thread per connection -------------------------------------------------------
@@ -185,8 +230,7 @@ class BlockingEcho final : public EchoServer<Api> {
   int start(const sockaddr_in& addr) override {
     if (int r = this->open_listener(addr, 0); r != 0) return r;
     if (int r = this->set_timeouts(this->listener_); r != 0) return r;
-    ++threads_;
-    std::thread([this] { accept_loop(); }).detach();
+    this->spawn([this] { accept_loop(); });
     return 0;
   }
 
@@ -194,7 +238,7 @@ class BlockingEcho final : public EchoServer<Api> {
     this->stop_ = true;
     // Every thread wakes within a tick (SO_RCVTIMEO/SO_SNDTIMEO) and leaves; the last thing a
     // thread does is the decrement, so `this` may go once the count is zero.
-    while (threads_.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    this->wait_threads();
     if (this->listener_ >= 0) (void)this->api_.close(this->listener_);
     this->listener_ = -1;
   }
@@ -207,10 +251,8 @@ class BlockingEcho final : public EchoServer<Api> {
       if (c < 0) break;
       ++this->stats_.accepted;
       (void)this->set_timeouts(c);
-      ++threads_;
-      std::thread([this, c] { serve(c); }).detach();
+      this->spawn([this, c] { serve(c); });
     }
-    --threads_;
   }
 
   void serve(Fd c) {
@@ -242,10 +284,7 @@ class BlockingEcho final : public EchoServer<Api> {
     }
     this->count_end(this->stop_ && end == 0 ? -ECANCELED : end);
     (void)this->api_.close(c);
-    --threads_;
   }
-
-  std::atomic<int> threads_{0};
 };
 
 // ---- the per-connection pump of models 2, 3 and 4 -------------------------------------------
@@ -308,13 +347,13 @@ class NonBlockingEcho final : public EchoServer<Api> {
 
   int start(const sockaddr_in& addr) override {
     if (int r = this->open_listener(addr, SOCK_NONBLOCK); r != 0) return r;
-    thread_ = std::thread([this] { loop(); });
+    this->spawn([this] { loop(); });
     return 0;
   }
 
   void stop() override {
     this->stop_ = true;
-    if (thread_.joinable()) thread_.join();
+    this->wait_threads();
   }
 
  private:
@@ -352,19 +391,17 @@ class NonBlockingEcho final : public EchoServer<Api> {
       if (progress) {
         idle = 0;
       } else if (++idle <= kSpinPasses) {
-        std::this_thread::yield();
+        this->pause(Duration::zero());  // a yield
       } else {
         const int64_t us = int64_t{1} << std::min(idle - kSpinPasses - 1, 20);
         const int64_t cap = std::max<int64_t>(1, this->opt_.max_backoff.nanos() / 1000);
-        std::this_thread::sleep_for(std::chrono::microseconds(std::min(us, cap)));
+        this->pause(Duration::us(std::min(us, cap)));
       }
     }
     for (auto& c : conns) (void)this->api_.close(c->fd);
     (void)this->api_.close(this->listener_);
     this->listener_ = -1;
   }
-
-  std::thread thread_;
 };
 
 // ---- 3. epoll, edge-triggered -------------------------------------------------------------------
@@ -390,13 +427,13 @@ class EpollEcho final : public EchoServer<Api> {
       ep_ = -1;
       return r;
     }
-    thread_ = std::thread([this] { loop(); });
+    this->spawn([this] { loop(); });
     return 0;
   }
 
   void stop() override {
     this->stop_ = true;
-    if (thread_.joinable()) thread_.join();
+    this->wait_threads();
   }
 
  private:
@@ -445,7 +482,7 @@ class EpollEcho final : public EchoServer<Api> {
           conns_.erase(it);
         }
       }
-      if (n < 0 && n != -EINTR) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (n < 0 && n != -EINTR) this->pause(Duration::ms(1));
     }
     for (auto& [fd, c] : conns_) (void)this->api_.close(fd);
     conns_.clear();
@@ -456,7 +493,6 @@ class EpollEcho final : public EchoServer<Api> {
 
   Fd ep_ = -1;
   std::unordered_map<Fd, std::unique_ptr<NbConn>> conns_;  // the loop thread's
-  std::thread thread_;
 };
 
 // ---- 4. signal-driven ---------------------------------------------------------------------------
@@ -487,16 +523,16 @@ class SignalEcho final : public EchoServer<Api> {
     if (int r = this->open_listener(addr, SOCK_NONBLOCK); r != 0) return r;
     // The owner is the server's thread, so the thread sets up its sockets itself; start()
     // waits for the listener's result.
-    auto fut = ready_.get_future();
-    thread_ = std::thread([this] { loop(ready_); });
-    const int r = fut.get();
+    this->spawn([this] { loop(); });
+    this->wait_until([this] { return ready_.load() != kPending; });
+    const int r = ready_.load();
     if (r != 0) stop();
     return r;
   }
 
   void stop() override {
     this->stop_ = true;
-    if (thread_.joinable()) thread_.join();
+    this->wait_threads();
   }
 
  private:
@@ -551,13 +587,13 @@ class SignalEcho final : public EchoServer<Api> {
     }
   }
 
-  void loop(std::promise<int>& ready) {
+  void loop() {
     block_signals(this->opt_);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, signal_number(this->opt_));
     sigaddset(&set, SIGIO);
-    ready.set_value(make_async(this->listener_));
+    ready_.store(make_async(this->listener_));
     sweep();  // connections that arrived before the listener was async
     while (!this->stop_) {
       siginfo_t info{};
@@ -584,10 +620,8 @@ class SignalEcho final : public EchoServer<Api> {
   }
 
   std::unordered_map<Fd, std::unique_ptr<NbConn>> conns_;  // the loop thread's
-  // The listener's setup result. A member: the loop may still be inside set_value() when
-  // start() has its answer and returns.
-  std::promise<int> ready_;
-  std::thread thread_;
+  static constexpr int kPending = 1;                       // make_async returns 0 or -errno
+  std::atomic<int> ready_{kPending};  // the listener's setup result, from the loop thread
 };
 
 // ---- 5. asynchronous: completions ---------------------------------------------------------------
@@ -627,7 +661,7 @@ class AsyncEcho final : public EchoServer<Api> {
     // connections. A handle closed meanwhile by its own completion is -EBADF here: harmless.
     (void)this->api_.close(this->listener_);
     for (Fd fd : fds) (void)this->api_.close(fd);
-    while (pending_.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    this->wait_until([this] { return pending_.load() == 0; });
     started_ = false;
     this->listener_ = -1;
   }
