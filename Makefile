@@ -49,7 +49,7 @@ asan-build: setup $(ASAN_BUILD)/build.ninja
 # without it TSan still runs where the kernel's mmap_rnd_bits is 28 (Debian's default).
 TSAN_RUN := $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo setarch $$(uname -m) -R)
 TSAN_CTEST := $(TSAN_RUN) ctest --test-dir $(TSAN_BUILD) --output-on-failure -j$(JOBS) -L unit \
-              -R 'unit\.(socket|rt)\.|unit\.sim\.socket_sim\.'
+              -R 'unit\.(socket|rt)\.|unit\.sim\.(socket_sim|echo_models)\.'
 
 $(TSAN_BUILD)/build.ninja: | setup
 	cmake -S . -B $(TSAN_BUILD) $(CMAKE_GEN) -DUSTACK_TSAN=ON -DUSTACK_BENCH=OFF
