@@ -55,12 +55,28 @@ ulimit -n 65536 2> /dev/null || true
 
 for i in $(seq 1 "$clients"); do head -c "$bytes" /dev/urandom > "$dir/in.$i"; done
 start=$(date +%s.%N)
+# Concurrency, not a sequence of short connections: each client sends its bytes, then keeps
+# its connection open (its stdin stays open) until every client is connected; the script
+# holds an exclusive lock the clients wait on (shared) and releases it once `ss` counts
+# CLIENTS established connections to the server. Only then do the clients half-close.
+exec 9> "$dir/go.lock"
+flock -x 9
 pids=()
 for i in $(seq 1 "$clients"); do
-  socat -t 30 -T 60 - TCP:192.0.2.2:7000,connect-timeout=30 < "$dir/in.$i" > "$dir/out.$i" \
-    2> "$dir/client.$i.err" &
+  { cat "$dir/in.$i"; flock -s "$dir/go.lock" true; } |
+    socat -t 30 -T 90 - TCP:192.0.2.2:7000,connect-timeout=30 > "$dir/out.$i" \
+      2> "$dir/client.$i.err" &
   pids+=($!)
 done
+peak=0
+for _ in $(seq 1 1200); do
+  peak=$(ss -Htn state established dst 192.0.2.2 | wc -l)
+  [[ $peak -ge $clients ]] && break
+  sleep 0.05
+done
+echo "concurrent established connections: $peak"
+flock -u 9
+exec 9>&-
 failed=0
 for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
 end=$(date +%s.%N)
@@ -74,7 +90,8 @@ echo "clients $clients bytes $bytes: socat failures $failed, mismatched echoes $
 line=$(grep -E '^echo_[a-z]+: accepted' "$dir/server.out")
 accepted=$(sed -E 's/.*accepted ([0-9]+).*/\1/' <<< "$line")
 eofs=$(sed -E 's/.* eof ([0-9]+).*/\1/' <<< "$line")
-if [[ $failed != 0 || $bad != 0 || $accepted != "$clients" || $eofs != "$clients" ]]; then
+if [[ $failed != 0 || $bad != 0 || $accepted != "$clients" || $eofs != "$clients" ||
+      $peak -lt $clients ]]; then
   echo "FAIL"
   exit 1
 fi
