@@ -118,22 +118,6 @@ void SocketLayer::async_free(AsyncSlots* a) {
 
 namespace {
 
-// A public entry point: the stack lock for the call, then a kick so the driver runs
-// Stack::poll (which tries the operation and delivers completions).
-class AsyncCall {
- public:
-  explicit AsyncCall(SocketEnv& env) : env_(env) { env_.lock(); }
-  ~AsyncCall() {
-    env_.kick();
-    env_.unlock();
-  }
-  AsyncCall(const AsyncCall&) = delete;
-  AsyncCall& operator=(const AsyncCall&) = delete;
-
- private:
-  SocketEnv& env_;
-};
-
 void link_op(Socket* s, AsyncOp* op) {
   op->next = nullptr;
   if (s->async_ops == nullptr) {
@@ -341,7 +325,7 @@ void SocketLayer::AsyncSlots::try_ops(Socket* s, Instant now) {
 // ---- submission -----------------------------------------------------------------------------
 
 int64_t SocketLayer::submit_accept(Fd fd, sockaddr_in* peer, CompletionFn done) {
-  AsyncCall call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   if (s->kind != SockKind::kTcp) return s->kind == SockKind::kUdp ? -EOPNOTSUPP : -ENOTSOCK;
@@ -353,7 +337,7 @@ int64_t SocketLayer::submit_accept(Fd fd, sockaddr_in* peer, CompletionFn done) 
 }
 
 int64_t SocketLayer::submit_connect(Fd fd, const sockaddr_in& addr, CompletionFn done) {
-  AsyncCall call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
@@ -366,7 +350,7 @@ int64_t SocketLayer::submit_connect(Fd fd, const sockaddr_in& addr, CompletionFn
 }
 
 int64_t SocketLayer::submit_recv(Fd fd, std::span<uint8_t> buf, int flags, CompletionFn done) {
-  AsyncCall call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
@@ -383,7 +367,7 @@ int64_t SocketLayer::submit_recv(Fd fd, std::span<uint8_t> buf, int flags, Compl
 
 int64_t SocketLayer::submit_send(Fd fd, std::span<const uint8_t> buf, int flags,
                                  CompletionFn done) {
-  AsyncCall call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
@@ -397,7 +381,7 @@ int64_t SocketLayer::submit_send(Fd fd, std::span<const uint8_t> buf, int flags,
 }
 
 int SocketLayer::cancel(int64_t id) {
-  AsyncCall call(*env_);
+  SocketCall call(*env_);
   if (!async_) return -ENOENT;
   AsyncOp* op = async_->find(id);
   if (op == nullptr) return -ENOENT;

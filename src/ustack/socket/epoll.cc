@@ -46,42 +46,6 @@ namespace ustack::socket {
 
 namespace {
 
-// A pinned socket for the duration of one call (socket_calls.cc's twin): a close() from
-// another thread while we sleep cannot free it under us.
-class Pin {
- public:
-  Pin(Socket* s) : s_(s) {
-    if (s_ != nullptr) ++s_->refs;
-  }
-  ~Pin() { unpin(s_); }
-  Pin(const Pin&) = delete;
-  Pin& operator=(const Pin&) = delete;
-  Socket* get() const { return s_; }
-  Socket* operator->() const { return s_; }
-  explicit operator bool() const { return s_ != nullptr; }
-  static void unpin(Socket* s) {
-    if (s != nullptr && --s->refs == 0 && s->closed) delete s;
-  }
-
- private:
-  Socket* s_;
-};
-
-// The stack lock for one call, and a kick of the driver on the way out.
-class Call {
- public:
-  explicit Call(SocketEnv& env) : env_(env) { env_.lock(); }
-  ~Call() {
-    env_.kick();
-    env_.unlock();
-  }
-  Call(const Call&) = delete;
-  Call& operator=(const Call&) = delete;
-
- private:
-  SocketEnv& env_;
-};
-
 // The interest bits select(2) maps each set to (fs/select.c POLLIN_SET etc.).
 constexpr uint32_t kSelectIn = EPOLLRDNORM | EPOLLRDBAND | EPOLLIN | EPOLLHUP | EPOLLERR;
 constexpr uint32_t kSelectOut = EPOLLWRBAND | EPOLLWRNORM | EPOLLOUT | EPOLLERR;
@@ -172,7 +136,7 @@ Socket::~Socket() = default;
 // ---- epoll ----------------------------------------------------------------------------------
 
 Fd SocketLayer::epoll_create1(int flags) {
-  Call call(*env_);
+  SocketCall call(*env_);
   if ((flags & ~EPOLL_CLOEXEC) != 0) return -EINVAL;
   if (open_ >= cfg_.max_sockets) return -EMFILE;
   auto s = std::make_unique<Socket>();
@@ -183,13 +147,13 @@ Fd SocketLayer::epoll_create1(int flags) {
 }
 
 int SocketLayer::epoll_ctl(Fd epfd, int op, Fd fd, epoll_event* ev) {
-  Call call(*env_);
+  SocketCall call(*env_);
   // do_epoll_ctl's order of checks.
   const bool has_event = op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD;
   if (has_event && ev == nullptr) return -EFAULT;
-  Pin eps(lookup(epfd));
+  SocketPin eps(lookup(epfd));
   if (!eps) return -EBADF;
-  Pin tgt(lookup(fd));
+  SocketPin tgt(lookup(fd));
   if (!tgt) return -EBADF;
   if (eps.get() == tgt.get() || eps->kind != SockKind::kEpoll) return -EINVAL;
   if (tgt->kind == SockKind::kEpoll) return -EINVAL;  // nested epoll: not supported
@@ -275,8 +239,8 @@ int EpollFile::send_events(SocketLayer& sl, EpollFile& ep, epoll_event* events, 
 }
 
 int SocketLayer::epoll_wait(Fd epfd, epoll_event* events, int maxevents, int timeout_ms) {
-  Call call(*env_);
-  Pin eps(lookup(epfd));
+  SocketCall call(*env_);
+  SocketPin eps(lookup(epfd));
   if (!eps) return -EBADF;
   if (eps->kind != SockKind::kEpoll || maxevents <= 0) return -EINVAL;
   if (events == nullptr) return -EFAULT;
@@ -309,8 +273,8 @@ int SocketLayer::epoll_wait(Fd epfd, epoll_event* events, int maxevents, int tim
 }
 
 int SocketLayer::epoll_notify_fd(Fd epfd) {
-  Call call(*env_);
-  Pin eps(lookup(epfd));
+  SocketCall call(*env_);
+  SocketPin eps(lookup(epfd));
   if (!eps) return -EBADF;
   if (eps->kind != SockKind::kEpoll) return -EINVAL;
   EpollFile& ep = *eps->ep;
@@ -403,13 +367,13 @@ int EpollFile::mux_sleep(SocketLayer& sl, std::span<const Fd> fds, Instant deadl
   for (size_t i = 0; i < fds.size(); ++i) {
     if (entries[i].s == nullptr) continue;
     WaitQueue::remove(entries[i].link);
-    Pin::unpin(entries[i].s);
+    SocketPin::unpin(entries[i].s);
   }
   return 0;
 }
 
 int SocketLayer::poll(std::span<PollFd> fds, int timeout_ms) {
-  Call call(*env_);
+  SocketCall call(*env_);
   const Instant deadline = deadline_ms(env_->now(), timeout_ms);
   std::vector<Fd> handles;  // filled only if we have to sleep
   for (;;) {
@@ -440,7 +404,7 @@ int SocketLayer::poll(std::span<PollFd> fds, int timeout_ms) {
 }
 
 int SocketLayer::select(FdSet* rd, FdSet* wr, FdSet* ex, std::optional<Duration> timeout) {
-  Call call(*env_);
+  SocketCall call(*env_);
   const Instant deadline = timeout ? env_->now() + *timeout : Instant::never();
   const bool no_wait = timeout && *timeout <= Duration::zero();
   // Every handle named in any set, once (the sets are sorted).

@@ -29,40 +29,6 @@ void fill(sockaddr_in* out, Ipv4Addr a, uint16_t port) {
   out->sin_port = htons(port);
 }
 
-// A pinned socket for the duration of one call.
-class Pin {
- public:
-  Pin(Socket* s) : s_(s) {
-    if (s_ != nullptr) ++s_->refs;
-  }
-  ~Pin() {
-    if (s_ != nullptr && --s_->refs == 0 && s_->closed) delete s_;
-  }
-  Pin(const Pin&) = delete;
-  Pin& operator=(const Pin&) = delete;
-  Socket* get() const { return s_; }
-  Socket* operator->() const { return s_; }
-  explicit operator bool() const { return s_ != nullptr; }
-
- private:
-  Socket* s_;
-};
-
-// The driver must look at the stack again after this call (LockedCall's twin).
-class Call {
- public:
-  explicit Call(SocketEnv& env) : env_(env) { env_.lock(); }
-  ~Call() {
-    env_.kick();
-    env_.unlock();
-  }
-  Call(const Call&) = delete;
-  Call& operator=(const Call&) = delete;
-
- private:
-  SocketEnv& env_;
-};
-
 bool valid_sin(const sockaddr_in& a) { return a.sin_family == AF_INET; }
 
 }  // namespace
@@ -110,7 +76,7 @@ void SocketLayer::attach_udp(Socket* s) {
 // ---- socket / bind / listen -----------------------------------------------------------------
 
 Fd SocketLayer::socket(int domain, int type, int protocol) {
-  Call call(*env_);
+  SocketCall call(*env_);
   // __sys_socket: flag bits other than SOCK_NONBLOCK/SOCK_CLOEXEC, or a type beyond
   // SOCK_MAX, are EINVAL before the family is looked at.
   constexpr int kSockTypeMask = 0xf;
@@ -141,8 +107,8 @@ Fd SocketLayer::socket(int domain, int type, int protocol) {
 }
 
 int SocketLayer::bind(Fd fd, const sockaddr_in& addr) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (!valid_sin(addr)) return -EAFNOSUPPORT;
   const uint16_t port = ntohs(addr.sin_port);
@@ -156,8 +122,8 @@ int SocketLayer::bind(Fd fd, const sockaddr_in& addr) {
 }
 
 int SocketLayer::listen(Fd fd, int backlog) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (s->kind != SockKind::kTcp) return s->kind == SockKind::kUdp ? -EOPNOTSUPP : -ENOTSOCK;
   auto r = s->tcp->listen(backlog);
@@ -193,15 +159,15 @@ Fd SocketLayer::do_accept(Socket* s, sockaddr_in* peer, int flags, bool may_bloc
 }
 
 Fd SocketLayer::accept(Fd fd, sockaddr_in* peer, int flags) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   return do_accept(s.get(), peer, flags, true);
 }
 
 int SocketLayer::connect(Fd fd, const sockaddr_in& addr) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (s->kind == SockKind::kUdp) {
     if (addr.sin_family == AF_UNSPEC) return -EINVAL;  // dissolving an association: not done
@@ -339,8 +305,8 @@ ssize_t SocketLayer::recvfrom(Fd fd, void* buf, size_t len, int flags, sockaddr_
 }
 
 ssize_t SocketLayer::sendmsg(Fd fd, const msghdr* msg, int flags) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (msg == nullptr || (msg->msg_iovlen > 0 && msg->msg_iov == nullptr)) return -EFAULT;
   if ((flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_EOR)) != 0) return -EOPNOTSUPP;
@@ -380,8 +346,8 @@ ssize_t SocketLayer::sendmsg(Fd fd, const msghdr* msg, int flags) {
 }
 
 ssize_t SocketLayer::recvmsg(Fd fd, msghdr* msg, int flags) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (msg == nullptr || (msg->msg_iovlen > 0 && msg->msg_iov == nullptr)) return -EFAULT;
   auto* from = static_cast<sockaddr_in*>(msg->msg_name);
@@ -444,8 +410,8 @@ ssize_t SocketLayer::recvmsg(Fd fd, msghdr* msg, int flags) {
 // ---- shutdown / close -----------------------------------------------------------------------
 
 int SocketLayer::shutdown(Fd fd, int how) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (how < SHUT_RD || how > SHUT_RDWR) return -EINVAL;
   if (s->kind == SockKind::kUdp) {
@@ -501,15 +467,15 @@ int SocketLayer::do_close(Socket* s) {
 }
 
 int SocketLayer::close(Fd fd) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   return do_close(s.get());
 }
 
 int SocketLayer::getsockname(Fd fd, sockaddr_in* addr) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (addr == nullptr) return -EFAULT;
   if (s->kind == SockKind::kTcp) {
@@ -523,8 +489,8 @@ int SocketLayer::getsockname(Fd fd, sockaddr_in* addr) {
 }
 
 int SocketLayer::getpeername(Fd fd, sockaddr_in* addr) {
-  Call call(*env_);
-  Pin s(lookup(fd));
+  SocketCall call(*env_);
+  SocketPin s(lookup(fd));
   if (!s) return -EBADF;
   if (addr == nullptr) return -EFAULT;
   if (s->kind == SockKind::kTcp) {

@@ -53,6 +53,43 @@ struct Socket {
 // The readiness of a socket now (tcp_poll / udp_poll / ep_eventpoll_poll), EPOLL* bits.
 uint32_t poll_mask(const Socket& s);
 
+// One public call: the stack lock for its duration, and a kick of the driver on the way out
+// (the call may have queued data or armed a timer; SocketEnv::kick).
+class SocketCall {
+ public:
+  explicit SocketCall(SocketEnv& env) : env_(env) { env_.lock(); }
+  ~SocketCall() {
+    env_.kick();
+    env_.unlock();
+  }
+  SocketCall(const SocketCall&) = delete;
+  SocketCall& operator=(const SocketCall&) = delete;
+
+ private:
+  SocketEnv& env_;
+};
+
+// A socket pinned for the duration of one call (refs), so a close() from another thread cannot
+// free it under a sleeping caller: the last unpin of a closed socket frees it.
+class SocketPin {
+ public:
+  explicit SocketPin(Socket* s) : s_(s) {
+    if (s_ != nullptr) ++s_->refs;
+  }
+  ~SocketPin() { unpin(s_); }
+  SocketPin(const SocketPin&) = delete;
+  SocketPin& operator=(const SocketPin&) = delete;
+  Socket* get() const { return s_; }
+  Socket* operator->() const { return s_; }
+  explicit operator bool() const { return s_ != nullptr; }
+  static void unpin(Socket* s) {
+    if (s != nullptr && --s->refs == 0 && s->closed) delete s;
+  }
+
+ private:
+  Socket* s_;
+};
+
 // A deadline from a SO_RCVTIMEO/SO_SNDTIMEO value (zero: none).
 inline Instant deadline_after(Instant now, Duration timeo) {
   return timeo == Duration::zero() ? Instant::never() : now + timeo;

@@ -14,20 +14,6 @@ using transport::TcpState;
 
 namespace {
 
-class Call {
- public:
-  explicit Call(SocketEnv& env) : env_(env) { env_.lock(); }
-  ~Call() {
-    env_.kick();
-    env_.unlock();
-  }
-  Call(const Call&) = delete;
-  Call& operator=(const Call&) = delete;
-
- private:
-  SocketEnv& env_;
-};
-
 // Linux's TCP_* state numbers (include/net/tcp_states.h), for tcp_info.tcpi_state.
 uint8_t linux_state(TcpState s) {
   switch (s) {
@@ -124,7 +110,7 @@ void fill_tcp_info(const transport::TcpSocket& t, tcp_info* out) {
 }  // namespace
 
 int SocketLayer::setsockopt(Fd fd, int level, int name, const void* val, socklen_t len) {
-  Call call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
@@ -234,7 +220,7 @@ int SocketLayer::setsockopt(Fd fd, int level, int name, const void* val, socklen
 }
 
 int SocketLayer::getsockopt(Fd fd, int level, int name, void* val, socklen_t* len) {
-  Call call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
@@ -316,7 +302,7 @@ int SocketLayer::getsockopt(Fd fd, int level, int name, void* val, socklen_t* le
 }
 
 int SocketLayer::fcntl(Fd fd, int cmd, intptr_t arg) {
-  Call call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   switch (cmd) {
@@ -369,7 +355,7 @@ int SocketLayer::fcntl(Fd fd, int cmd, intptr_t arg) {
 }
 
 int SocketLayer::ioctl(Fd fd, unsigned long req, void* arg) {
-  Call call(*env_);
+  SocketCall call(*env_);
   Socket* s = lookup(fd);
   if (s == nullptr) return -EBADF;
   auto* p = static_cast<int*>(arg);
