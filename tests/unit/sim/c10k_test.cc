@@ -146,7 +146,14 @@ TEST(C10k, TenThousandConcurrentConnectionsOnTheEpollServer) {
   EXPECT_EQ(server.stats().accepted.load(), kConns);
   EXPECT_EQ(w.host("a").tcp().sockets(), kConns / 2 + 1);  // the rest and the listener
 
-  const double per_conn_both_ends = static_cast<double>(m1 - m2) / (kConns / 2);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // A sanitizer's allocator does not report through mallinfo2: the functional part above is
+  // what this build checks.
+  (void)m1;
+  (void)m2;
+#else
+  const double per_conn_both_ends =
+      (static_cast<double>(m1) - static_cast<double>(m2)) / (kConns / 2);
   // The echo server's own state per connection: its buffer, the NbConn and a map node.
   const double app = static_cast<double>(kServerBuf + sizeof(examples::NbConn) + 64);
   const double ustack_per_end = (per_conn_both_ends - app) / 2;
@@ -158,7 +165,7 @@ TEST(C10k, TenThousandConcurrentConnectionsOnTheEpollServer) {
   // A bound that catches a regression (a buffer kept per idle connection would be >= 2 KiB).
   EXPECT_LT(ustack_per_end, 2048.0);
   EXPECT_GT(ustack_per_end, 512.0);  // and the measurement measured something
-
+#endif
   server.stop();
 }
 
