@@ -11,37 +11,11 @@
 #include <thread>
 
 #include "unit/rt/fake_device.h"
+#include "unit/socket/manual_host.h"
 #include "unit/socket/rt_host.h"
 
 namespace ustack::socket::test {
 namespace {
-
-struct ManualHost {
-  ManualHost() {
-    auto& i = stack.add_interface(dev);
-    (void)stack.add_address(now, i.ifindex(), link::IfAddr{wire::Ipv4Addr{kHostAddr}, 24});
-  }
-  SocketLayer& api() { return stack.sockets(); }
-  void settle() {
-    for (int i = 0; i < 100 && stack.poll(now); ++i) {
-    }
-    stack.poll(now);
-  }
-  Fd udp(uint16_t port) {
-    const Fd u = api().socket(AF_INET, SOCK_DGRAM, 0);
-    EXPECT_EQ(api().bind(u, sin(kHostAddr, port)), 0);
-    return u;
-  }
-  void send_to(Fd from, uint16_t port) {
-    const auto to = sin(kHostAddr, port);
-    EXPECT_EQ(api().sendto(from, "x", 1, 0, &to), 1);
-    settle();
-  }
-
-  Instant now = Instant::zero() + Duration::ms(1);
-  rt::test::FakeDevice dev;
-  stack::Stack stack;
-};
 
 TEST(Poll, ReportsReadinessAndNval) {
   ManualHost h;
