@@ -10,7 +10,7 @@ CMAKE_GEN  := -G Ninja
 CTEST      := ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
 .PHONY: all setup build fuzz-build asan-build tsan-build demo test test-unit test-interop \
-        test-fuzz test-asan test-tsan bench format check-format clean
+        test-fuzz test-asan test-tsan bench bench-quick bench-micro format check-format clean
 
 all: build
 
@@ -78,10 +78,16 @@ test-asan: asan-build  # unit + interop under ASan+UBSan
 test-tsan: tsan-build  # socket, rt and sim unit tests under ThreadSanitizer
 	$(TSAN_CTEST)
 
-# The Google Benchmark micro benchmarks, then the network layer side by side with the Linux
-# kernel over TAP and veth (bench/net_tap.sh; needs root for namespaces and TAPs, and says
-# "skipped: needs root" otherwise). docs/performance.md records both.
+# Issue 6's comparison: ustack, the Linux kernel and lwIP run the same workloads side by side
+# (bench/compare: medians of 5 runs, ratios, targets; results in bench/results/). Needs root
+# for the namespace and TAP cases and says so otherwise. bench-quick: the same in < 2 minutes.
 bench: build
+	bench/compare --build $(BUILD)
+bench-quick: build
+	bench/compare --build $(BUILD) --quick
+# The Google Benchmark micro benchmarks, then the network layer side by side with the Linux
+# kernel over TAP and veth (bench/net_tap.sh; root). docs/performance.md records both.
+bench-micro: build
 	bench/run.sh $(BUILD)
 	bench/net_tap.sh $(BUILD)
 
