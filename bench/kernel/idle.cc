@@ -1,0 +1,252 @@
+// bench/kernel/idle.cc — bench_kernel's idle workload: --count connections opened (a window of
+// non-blocking connects in flight), each accepted and acknowledged by the server ('I' -> 'K'),
+// then held ESTABLISHED and idle at both ends, each end registered in its process's epoll set,
+// as a server holding idle clients would be. The kernel memory they cost is read from the slab
+// allocator before and after: /proc/slabinfo per cache (active objects x object size) and
+// /proc/meminfo (SReclaimable + SUnreclaim), divided by 2 x count: client and server ends live
+// in the same kernel whether on loopback or in two namespaces. The slab is global to the
+// machine, so whatever else runs meanwhile is counted too (noise, possibly negative).
+//
+// Ports: the kernel picks an ephemeral port per (source, destination, destination port), and
+// net.ipv4.ip_local_port_range gives ~28 000 of them, so the connections are spread over as many
+// of the server's listening ports (--ports, default 4) as --count needs. At the end every client
+// socket is aborted (SO_LINGER {1, 0}: RST): no TIME-WAIT sockets are left behind to expire into
+// the next run's measurement.
+//
+// Processes: the connections are opened by worker processes forked for the purpose, each
+// holding as many as RLIMIT_NOFILE lets it (one worker where the limit can be raised to --count;
+// five or six for 100 000 under a hard limit of 20 000 without CAP_SYS_RESOURCE). The server
+// spills into more processes the same way (server.h). The parent only measures.
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstring>
+
+#include "client.h"
+
+namespace bench_kernel {
+
+namespace {
+constexpr size_t kWindow = 256;  // connects in flight: below net.core.somaxconn (4096)
+constexpr int kMaxEvents = 256;
+
+// Caches that hold a connection's kernel state (either end): the socket (TCP), its inode and
+// struct socket (sock_inode_cache), the file and dentry behind the fd, the epoll item, the
+// client's bound port, and queued data or handshakes (expected zero for an idle connection).
+constexpr const char* kConnectionCaches[] = {
+    "TCP",          "request_sock_TCP",  "tw_sock_TCP",       "sock_inode_cache",
+    "dentry",       "filp",              "eventpoll_epi",     "eventpoll_pwq",
+    "tcp_bind_bucket", "tcp_bind2_bucket", "skbuff_head_cache", "skbuff_fclone_cache",
+    "skbuff_small_head"};
+
+int64_t slab_kb() {
+  return read_meminfo_kb("SReclaimable") + read_meminfo_kb("SUnreclaim");
+}
+
+// Opens connections [begin, end) to the server's first `nports` ports, sends each 'I' and
+// waits for its 'K': then every one is ESTABLISHED and accepted at both ends. The sockets stay
+// registered in the returned epoll set.
+int open_share(const Target& t, size_t nports, size_t begin, size_t end, std::vector<int>& fds) {
+  std::vector<socklen_t> salen(nports);
+  std::vector<sockaddr_storage> sa(nports);
+  for (size_t p = 0; p < nports; ++p) sa[p] = make_addr(t.addr, t.ports[p], &salen[p]);
+  const size_t count = end - begin;
+  fds.assign(count, -1);
+  std::vector<uint8_t> state(count, 0);  // 0: connecting, 1: 'I' sent, 2: 'K' received
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) fatal_errno(errno, "idle: epoll_create1");
+  size_t next = 0;
+  size_t acked = 0;
+  size_t in_flight = 0;
+  epoll_event events[kMaxEvents];
+  while (acked < count) {
+    while (in_flight < kWindow && next < count) {
+      const size_t p = (begin + next) % nports;
+      const int fd = ::socket(sa[p].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) fatal_errno(errno, "idle: socket (connection %zu)", begin + next);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&sa[p]), salen[p]) != 0 &&
+          errno != EINPROGRESS) {
+        if (errno == EADDRNOTAVAIL)
+          fatal("idle: connect: no local port left (EADDRNOTAVAIL) at connection %zu to port %d: "
+                "use more server ports (--ports) or widen net.ipv4.ip_local_port_range",
+                begin + next, t.ports[p]);
+        fatal_errno(errno, "idle: connect (connection %zu) to %s port %d", begin + next,
+                    t.addr.c_str(), t.ports[p]);
+      }
+      epoll_event ev{.events = EPOLLIN | EPOLLOUT | EPOLLET, .data = {.u64 = next}};
+      if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) fatal_errno(errno, "idle: epoll_ctl");
+      fds[next++] = fd;
+      ++in_flight;
+    }
+    const int n = ::epoll_wait(ep, events, kMaxEvents, 1000);
+    if (n < 0 && errno != EINTR) fatal_errno(errno, "idle: epoll_wait");
+    for (int e = 0; e < n; ++e) {
+      const size_t i = events[e].data.u64;
+      const uint32_t ev = events[e].events;
+      if ((ev & (EPOLLERR | EPOLLHUP)) != 0 && (ev & EPOLLIN) == 0) {
+        int err = 0;
+        socklen_t elen = sizeof err;
+        ::getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &elen);
+        fatal_errno(err, "idle: connection %zu failed", begin + i);
+      }
+      if (state[i] == 0 && (ev & EPOLLOUT) != 0) {
+        const char mode = kModeIdle;
+        if (::write(fds[i], &mode, 1) != 1) fatal_errno(errno, "idle: write");
+        state[i] = 1;
+      }
+      if (state[i] == 1 && (ev & EPOLLIN) != 0) {
+        char ack[16];
+        const ssize_t r = ::read(fds[i], ack, sizeof ack);
+        if (r == 0) fatal("idle: the server closed connection %zu (out of files?)", begin + i);
+        if (r < 0 && errno != EAGAIN) fatal_errno(errno, "idle: read");
+        if (r > 0) {
+          state[i] = 2;
+          ++acked;
+          --in_flight;
+        }
+      }
+    }
+  }
+  return ep;
+}
+
+// A worker process: opens its share, says 'R' on `ready_w`, holds the connections until
+// `release_r` reaches EOF (the parent closed it or died), then aborts them (RST) and exits.
+[[noreturn]] void worker(const Options& o, const Target& t, size_t nports, size_t begin,
+                         size_t end, int ready_w, int release_r) {
+  ::alarm(static_cast<unsigned>(std::ceil(o.seconds)) + 20);  // alarms are not inherited
+  std::vector<int> fds;
+  const int ep = open_share(t, nports, begin, end, fds);
+  if (::write(ready_w, "R", 1) != 1) fatal_errno(errno, "idle: worker ready");
+  char c;
+  while (::read(release_r, &c, 1) != 0 && errno == EINTR) {
+  }
+  const linger abort_linger{.l_onoff = 1, .l_linger = 0};
+  for (const int fd : fds) {
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_linger, sizeof abort_linger);
+    ::close(fd);
+  }
+  ::close(ep);
+  ::_exit(0);
+}
+}  // namespace
+
+Json run_idle(const Options& o, const Target& t) {
+  CommonInfo ci;
+  ci.start(o);
+  const size_t count = static_cast<size_t>(o.count);
+  const int64_t lo = read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 0);
+  const int64_t hi = read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 1);
+  const double per_port = lo > 0 && hi >= lo ? 0.9 * static_cast<double>(hi - lo + 1) : 25000;
+  const size_t ports_needed = static_cast<size_t>(std::ceil(static_cast<double>(count) / per_port));
+  if (ports_needed > t.ports.size())
+    fatal("idle: %zu connections need %zu server ports with ip_local_port_range %" PRId64
+          "-%" PRId64 " (about %.0f connections per port); run the server and the client with "
+          "--ports %zu",
+          count, ports_needed, lo, hi, per_port, ports_needed);
+  const size_t nports = std::max<size_t>(ports_needed, 1);
+  const uint64_t nofile = raise_nofile(count + 256);  // inherited by the workers
+  const size_t per_worker = std::min<size_t>(count, nofile > 256 ? nofile - 128 : nofile / 2);
+  const size_t workers = (count + per_worker - 1) / per_worker;
+
+  ::close(connect_with_retry(t, 0));  // the server is up
+  ::usleep(100'000);                  // let RCU free what the probe connection left
+  const auto slab0 = read_slabinfo();
+  const int64_t kb0 = slab_kb();
+  const int64_t alloc0 = read_sockstat_tcp("alloc");
+
+  int ready[2];
+  int release[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(release, O_CLOEXEC) != 0)
+    fatal_errno(errno, "idle: pipe");
+  const int64_t t0 = monotonic_ns();
+  std::vector<pid_t> pids;
+  std::fflush(nullptr);
+  for (size_t w = 0; w < workers; ++w) {
+    const pid_t pid = ::fork();
+    if (pid < 0) fatal_errno(errno, "idle: fork");
+    if (pid == 0) {
+      ::close(ready[0]);
+      ::close(release[1]);
+      const size_t begin = count * w / workers;
+      worker(o, t, nports, begin, count * (w + 1) / workers, ready[1], release[0]);
+    }
+    pids.push_back(pid);
+  }
+  ::close(ready[1]);
+  ::close(release[0]);
+  for (size_t got = 0; got < workers;) {
+    char c[64];
+    const ssize_t r = ::read(ready[0], c, sizeof c);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) fatal("idle: a worker process failed (its error is above)");
+    got += static_cast<size_t>(r);
+  }
+  const int64_t open_ns = monotonic_ns() - t0;
+  ::usleep(100'000);  // delayed ACKs out, nothing in flight: the connections are idle
+  const auto slab1 = read_slabinfo();
+  const int64_t kb1 = slab_kb();
+  const int64_t alloc1 = read_sockstat_tcp("alloc");
+
+  // Per-cache growth, per connection end. Caches not in the list are shown when they grew by
+  // at least one object per four ends (LSM blobs, kmalloc-*), so nothing large hides.
+  const double ends = 2.0 * static_cast<double>(count);
+  Json objs;
+  Json bytes;
+  double listed_bytes = 0;
+  double other_bytes = 0;
+  for (const auto& [name, after] : slab1) {
+    const auto it = slab0.find(name);
+    const SlabCache before = it == slab0.end() ? SlabCache{} : it->second;
+    const double d_objs = static_cast<double>(after.active_objs - before.active_objs);
+    const double d_bytes = static_cast<double>(after.active_objs * after.objsize -
+                                               before.active_objs * before.objsize);
+    bool listed = false;
+    for (const char* c : kConnectionCaches) listed = listed || name == c;
+    if (!listed && d_objs < ends / 4) continue;
+    objs.num(name, d_objs / ends);
+    bytes.num(name, d_bytes / ends);
+    (listed ? listed_bytes : other_bytes) += d_bytes / ends;
+  }
+  const double meminfo_per_end = static_cast<double>(kb1 - kb0) * 1024 / ends;
+
+  // The workers abort every connection (RST): no TIME-WAIT left to expire into the next run.
+  ::close(release[1]);
+  ::close(ready[0]);
+  for (const pid_t pid : pids) ::waitpid(pid, nullptr, 0);
+
+  Json info;
+  info.integer("count", o.count)
+      .integer("server_ports_used", static_cast<int64_t>(nports))
+      .integer("client_processes", static_cast<int64_t>(workers))
+      .integer("rlimit_nofile", static_cast<int64_t>(nofile))
+      .num("open_s", static_cast<double>(open_ns) / 1e9)
+      .num("slab_listed_bytes_per_end", listed_bytes)
+      .num("slab_other_bytes_per_end", other_bytes)
+      .num("meminfo_slab_bytes_per_end", meminfo_per_end)
+      .obj("slab_bytes_per_end", bytes)
+      .obj("slab_objs_per_end", objs)
+      .integer("sockstat_alloc_growth", alloc1 - alloc0)
+      .str("method",
+           "slab growth while the connections opened / (2 x count): both ends in this kernel; "
+           "value = the listed connection caches + any other cache grown by >= 0.25 object per "
+           "end (active objects x object size); slab is machine-wide, so other activity is noise");
+  if (slab0.empty()) info.str("warning", "/proc/slabinfo unreadable (needs root): value from meminfo");
+  ci.finish(o, t, info);
+  Json j;
+  j.str("workload", "idle")
+      .num("value", slab0.empty() ? meminfo_per_end : listed_bytes + other_bytes)
+      .str("unit", "bytes_per_conn")
+      .obj("info", info);
+  return j;
+}
+
+}  // namespace bench_kernel
