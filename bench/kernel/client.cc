@@ -104,7 +104,7 @@ void CommonInfo::finish(const Options& o, const Target& t, Json& info) const {
   utsname u{};
   ::uname(&u);
   info.str("kernel", u.release)
-      .str("mode", o.local ? "local (server thread in this process)" : "remote server")
+      .str("mode", o.local ? "local (server process on 127.0.0.1)" : "remote server")
       .str("addr", t.addr)
       .integer("port", t.ports.at(0));
   if (o.mtu > 0) info.integer("mtu_flag", o.mtu);  // not applied: the driver sets the link MTU
@@ -239,7 +239,8 @@ Json run_rr(const Options& o, const Target& t) {
       c.got += static_cast<size_t>(r);
       if (c.got < size) continue;
       const int64_t now = monotonic_ns();
-      if (c.resp != c.req) fatal("rr: a response differs from its request (seq %" PRIu64 ")", c.seq);
+      if (c.resp != c.req)
+        fatal("rr: a response differs from its request (seq %" PRIu64 ")", c.seq);
       lat_ns.push_back(now - c.sent_ns);
       last_done = now;
       c.got = 0;
@@ -256,8 +257,9 @@ Json run_rr(const Options& o, const Target& t) {
   ::close(ep);
   const size_t completed = lat_ns.size();
   Json info;
-  info.integer("conns", o.conns).integer("size", o.size).integer("completed",
-                                                                  static_cast<int64_t>(completed));
+  info.integer("conns", o.conns)
+      .integer("size", o.size)
+      .integer("completed", static_cast<int64_t>(completed));
   Json j;
   j.str("workload", "rr")
       .num("value", static_cast<double>(completed) * 1e9 / static_cast<double>(last_done - start))
@@ -303,15 +305,15 @@ Json run_crr(const Options& o, const Target& t) {
         errno != EINPROGRESS) {
       const int err = errno;
       if (err == EADDRNOTAVAIL)
-        fatal(
-            "crr: connect: no local port left (EADDRNOTAVAIL) after %" PRIu64
-            " connections: TIME-WAIT sockets on the client hold them (tw=%" PRId64
-            ", net.ipv4.ip_local_port_range %" PRId64 "-%" PRId64 ", net.ipv4.tcp_tw_reuse=%" PRId64
-            "); set net.ipv4.tcp_tw_reuse=1 in the client's namespace, or run shorter",
-            completed, read_sockstat_tcp("tw"),
-            read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 0),
-            read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 1),
-            read_sysctl_int("/proc/sys/net/ipv4/tcp_tw_reuse"));
+        fatal("crr: connect: no local port left (EADDRNOTAVAIL) after %" PRIu64
+              " connections: TIME-WAIT sockets on the client hold them (tw=%" PRId64
+              ", net.ipv4.ip_local_port_range %" PRId64 "-%" PRId64
+              ", net.ipv4.tcp_tw_reuse=%" PRId64
+              "); set net.ipv4.tcp_tw_reuse=1 in the client's namespace, or run shorter",
+              completed, read_sockstat_tcp("tw"),
+              read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 0),
+              read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 1),
+              read_sysctl_int("/proc/sys/net/ipv4/tcp_tw_reuse"));
       fatal_errno(err, "crr: connect to %s port %d", t.addr.c_str(), t.ports[0]);
     }
     epoll_event ev{.events = EPOLLIN | EPOLLOUT | EPOLLET, .data = {.u64 = i}};

@@ -17,8 +17,8 @@
 // holding as many as RLIMIT_NOFILE lets it (one worker where the limit can be raised to --count;
 // five or six for 100 000 under a hard limit of 20 000 without CAP_SYS_RESOURCE). The server
 // spills into more processes the same way (server.h). The parent only measures.
-#include <netinet/in.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +29,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "client.h"
 
@@ -39,25 +40,49 @@ constexpr size_t kWindow = 256;  // connects in flight: below net.core.somaxconn
 constexpr int kMaxEvents = 256;
 
 // Caches that hold a connection's kernel state (either end): the socket (TCP), its inode and
-// struct socket (sock_inode_cache), the file and dentry behind the fd, the epoll item, the
-// client's bound port, and queued data or handshakes (expected zero for an idle connection).
-constexpr const char* kConnectionCaches[] = {
-    "TCP",          "request_sock_TCP",  "tw_sock_TCP",       "sock_inode_cache",
-    "dentry",       "filp",              "eventpoll_epi",     "eventpoll_pwq",
-    "tcp_bind_bucket", "tcp_bind2_bucket", "skbuff_head_cache", "skbuff_fclone_cache",
-    "skbuff_small_head"};
+// struct socket (sock_inode_cache), the file and dentry behind the fd, the LSM blobs of the file
+// and inode, the epoll item and the watched file's epoll list head (ep_head), the client's bound
+// port, and queued data or handshakes (expected zero for an idle connection).
+constexpr const char* kConnectionCaches[] = {"TCP",
+                                             "request_sock_TCP",
+                                             "tw_sock_TCP",
+                                             "sock_inode_cache",
+                                             "dentry",
+                                             "filp",
+                                             "lsm_file_cache",
+                                             "lsm_inode_cache",
+                                             "eventpoll_epi",
+                                             "eventpoll_pwq",
+                                             "ep_head",
+                                             "tcp_bind_bucket",
+                                             "tcp_bind2_bucket",
+                                             "skbuff_head_cache",
+                                             "skbuff_fclone_cache",
+                                             "skbuff_small_head"};
 
-int64_t slab_kb() {
-  return read_meminfo_kb("SReclaimable") + read_meminfo_kb("SUnreclaim");
+// SLUB merges caches of equal size and flags; /proc/slabinfo shows each merged group once, under
+// one of its names (here eventpoll_pwq counts under anon_vma_chain, tcp_bind_bucket under
+// eventpoll_epi). The group is the target of the /sys/kernel/slab/NAME link, or NAME itself.
+std::string slab_group(const std::string& name) {
+  char target[256];
+  const std::string path = "/sys/kernel/slab/" + name;
+  const ssize_t n = ::readlink(path.c_str(), target, sizeof target - 1);
+  return n > 0 ? std::string(target, static_cast<size_t>(n)) : name;
 }
+
+int64_t slab_kb() { return read_meminfo_kb("SReclaimable") + read_meminfo_kb("SUnreclaim"); }
 
 // Opens connections [begin, end) to the server's first `nports` ports, sends each 'I' and
 // waits for its 'K': then every one is ESTABLISHED and accepted at both ends. The sockets stay
-// registered in the returned epoll set.
-int open_share(const Target& t, size_t nports, size_t begin, size_t end, std::vector<int>& fds) {
+// registered in the returned epoll set. Source ports are chosen here, from [src_lo, src_hi],
+// each bound with SO_REUSEADDR: connect()'s own ephemeral-port search scans the range for a
+// free 4-tuple and slows down quadratically as tens of thousands of ports fill up.
+int open_share(const Target& t, size_t nports, size_t begin, size_t end, int src_lo, int src_hi,
+               std::vector<int>& fds) {
   std::vector<socklen_t> salen(nports);
   std::vector<sockaddr_storage> sa(nports);
   for (size_t p = 0; p < nports; ++p) sa[p] = make_addr(t.addr, t.ports[p], &salen[p]);
+  std::vector<int> next_src(nports, src_lo);  // per destination port: the next source port
   const size_t count = end - begin;
   fds.assign(count, -1);
   std::vector<uint8_t> state(count, 0);  // 0: connecting, 1: 'I' sent, 2: 'K' received
@@ -70,16 +95,31 @@ int open_share(const Target& t, size_t nports, size_t begin, size_t end, std::ve
   while (acked < count) {
     while (in_flight < kWindow && next < count) {
       const size_t p = (begin + next) % nports;
-      const int fd = ::socket(sa[p].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) fatal_errno(errno, "idle: socket (connection %zu)", begin + next);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&sa[p]), salen[p]) != 0 &&
-          errno != EINPROGRESS) {
-        if (errno == EADDRNOTAVAIL)
-          fatal("idle: connect: no local port left (EADDRNOTAVAIL) at connection %zu to port %d: "
-                "use more server ports (--ports) or widen net.ipv4.ip_local_port_range",
-                begin + next, t.ports[p]);
-        fatal_errno(errno, "idle: connect (connection %zu) to %s port %d", begin + next,
-                    t.addr.c_str(), t.ports[p]);
+      int fd = -1;
+      while (fd < 0) {  // skip source ports someone else holds (EADDRINUSE, EADDRNOTAVAIL)
+        if (next_src[p] > src_hi)
+          fatal(
+              "idle: no source port left in %d-%d for port %d at connection %zu: use more "
+              "server ports (--ports) or widen net.ipv4.ip_local_port_range",
+              src_lo, src_hi, t.ports[p], begin + next);
+        const int src = next_src[p]++;
+        fd = ::socket(sa[p].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) fatal_errno(errno, "idle: socket (connection %zu)", begin + next);
+        socklen_t len = 0;
+        const sockaddr_storage local =
+            make_addr(sa[p].ss_family == AF_INET ? "0.0.0.0" : "::", src, &len);
+        const int one = 1;
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), len) == 0 &&
+            (::connect(fd, reinterpret_cast<sockaddr*>(&sa[p]), salen[p]) == 0 ||
+             errno == EINPROGRESS))
+          break;
+        const int err = errno;
+        ::close(fd);
+        fd = -1;
+        if (err != EADDRINUSE && err != EADDRNOTAVAIL)
+          fatal_errno(err, "idle: bind/connect (connection %zu) from port %d to %s port %d",
+                      begin + next, src, t.addr.c_str(), t.ports[p]);
       }
       epoll_event ev{.events = EPOLLIN | EPOLLOUT | EPOLLET, .data = {.u64 = next}};
       if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) fatal_errno(errno, "idle: epoll_ctl");
@@ -120,11 +160,11 @@ int open_share(const Target& t, size_t nports, size_t begin, size_t end, std::ve
 
 // A worker process: opens its share, says 'R' on `ready_w`, holds the connections until
 // `release_r` reaches EOF (the parent closed it or died), then aborts them (RST) and exits.
-[[noreturn]] void worker(const Options& o, const Target& t, size_t nports, size_t begin,
-                         size_t end, int ready_w, int release_r) {
+[[noreturn]] void worker(const Options& o, const Target& t, size_t nports, size_t begin, size_t end,
+                         int src_lo, int src_hi, int ready_w, int release_r) {
   ::alarm(static_cast<unsigned>(std::ceil(o.seconds)) + 20);  // alarms are not inherited
   std::vector<int> fds;
-  const int ep = open_share(t, nports, begin, end, fds);
+  const int ep = open_share(t, nports, begin, end, src_lo, src_hi, fds);
   if (::write(ready_w, "R", 1) != 1) fatal_errno(errno, "idle: worker ready");
   char c;
   while (::read(release_r, &c, 1) != 0 && errno == EINTR) {
@@ -143,13 +183,18 @@ Json run_idle(const Options& o, const Target& t) {
   CommonInfo ci;
   ci.start(o);
   const size_t count = static_cast<size_t>(o.count);
-  const int64_t lo = read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 0);
-  const int64_t hi = read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 1);
-  const double per_port = lo > 0 && hi >= lo ? 0.9 * static_cast<double>(hi - lo + 1) : 25000;
+  int64_t lo = read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 0);
+  int64_t hi = read_sysctl_int("/proc/sys/net/ipv4/ip_local_port_range", 1);
+  if (lo <= 0 || hi < lo) {
+    lo = 32768;
+    hi = 60999;
+  }
+  const double per_port = 0.9 * static_cast<double>(hi - lo + 1);
   const size_t ports_needed = static_cast<size_t>(std::ceil(static_cast<double>(count) / per_port));
   if (ports_needed > t.ports.size())
     fatal("idle: %zu connections need %zu server ports with ip_local_port_range %" PRId64
-          "-%" PRId64 " (about %.0f connections per port); run the server and the client with "
+          "-%" PRId64
+          " (about %.0f connections per port); run the server and the client with "
           "--ports %zu",
           count, ports_needed, lo, hi, per_port, ports_needed);
   const size_t nports = std::max<size_t>(ports_needed, 1);
@@ -176,8 +221,14 @@ Json run_idle(const Options& o, const Target& t) {
     if (pid == 0) {
       ::close(ready[0]);
       ::close(release[1]);
-      const size_t begin = count * w / workers;
-      worker(o, t, nports, begin, count * (w + 1) / workers, ready[1], release[0]);
+      // Each worker its own slice of the source ports.
+      const int64_t span = hi - lo + 1;
+      const int src_lo =
+          static_cast<int>(lo + span * static_cast<int64_t>(w) / static_cast<int64_t>(workers));
+      const int src_hi = static_cast<int>(
+          lo + span * static_cast<int64_t>(w + 1) / static_cast<int64_t>(workers) - 1);
+      worker(o, t, nports, count * w / workers, count * (w + 1) / workers, src_lo, src_hi, ready[1],
+             release[0]);
     }
     pids.push_back(pid);
   }
@@ -197,25 +248,50 @@ Json run_idle(const Options& o, const Target& t) {
   const int64_t alloc1 = read_sockstat_tcp("alloc");
 
   // Per-cache growth, per connection end. Caches not in the list are shown when they grew by
-  // at least one object per four ends (LSM blobs, kmalloc-*), so nothing large hides.
+  // at least one object per four ends (kmalloc-*, ...), so nothing large hides.
   const double ends = 2.0 * static_cast<double>(count);
   Json objs;
   Json bytes;
   double listed_bytes = 0;
   double other_bytes = 0;
-  for (const auto& [name, after] : slab1) {
-    const auto it = slab0.find(name);
-    const SlabCache before = it == slab0.end() ? SlabCache{} : it->second;
-    const double d_objs = static_cast<double>(after.active_objs - before.active_objs);
-    const double d_bytes = static_cast<double>(after.active_objs * after.objsize -
-                                               before.active_objs * before.objsize);
-    bool listed = false;
-    for (const char* c : kConnectionCaches) listed = listed || name == c;
-    if (!listed && d_objs < ends / 4) continue;
-    objs.num(name, d_objs / ends);
-    bytes.num(name, d_bytes / ends);
-    (listed ? listed_bytes : other_bytes) += d_bytes / ends;
+  auto growth = [&](const std::string& name, bool bytes_not_objs) {
+    const auto b = slab0.find(name);
+    const auto a = slab1.find(name);
+    const SlabCache before = b == slab0.end() ? SlabCache{} : b->second;
+    const SlabCache after = a == slab1.end() ? SlabCache{} : a->second;
+    return bytes_not_objs ? static_cast<double>(after.active_objs * after.objsize -
+                                                before.active_objs * before.objsize)
+                          : static_cast<double>(after.active_objs - before.active_objs);
+  };
+  // The connection caches, by merged group: group -> the listed names in it.
+  std::map<std::string, std::string> listed_groups;
+  for (const char* c : kConnectionCaches) {
+    std::string& names = listed_groups[slab_group(c)];
+    if (!names.empty()) names += '+';
+    names.append(c);
   }
+  for (const auto& [name, after] : slab1) {
+    const double d_objs = growth(name, false);
+    const auto g = listed_groups.find(slab_group(name));
+    const bool listed = g != listed_groups.end();
+    if (!listed && d_objs < ends / 4) continue;
+    // "row (holding: listed names)" when the row is a merged group shown under another name.
+    std::string label = name;
+    if (listed && g->second != name) label.append(" (holding ").append(g->second).append(")");
+    objs.num(label, d_objs / ends);
+    bytes.num(label, growth(name, true) / ends);
+    (listed ? listed_bytes : other_bytes) += growth(name, true) / ends;
+  }
+  // Anything that lists /proc/PID/fd (here, a monitor of the machine does, every few seconds)
+  // adds a proc inode, its LSM blob and a dentry per fd: the reader's doing, not the socket's.
+  const double proc_inodes = std::max(0.0, growth("proc_inode_cache", false));
+  const auto objsize = [&](const char* name) {
+    const auto it = slab1.find(name);
+    return it == slab1.end() ? 0.0 : static_cast<double>(it->second.objsize);
+  };
+  const double proc_fd_bytes =
+      proc_inodes * (objsize("dentry") + objsize("lsm_inode_cache")) / ends;
+  listed_bytes -= proc_fd_bytes;
   const double meminfo_per_end = static_cast<double>(kb1 - kb0) * 1024 / ends;
 
   // The workers abort every connection (RST): no TIME-WAIT left to expire into the next run.
@@ -231,19 +307,23 @@ Json run_idle(const Options& o, const Target& t) {
       .num("open_s", static_cast<double>(open_ns) / 1e9)
       .num("slab_listed_bytes_per_end", listed_bytes)
       .num("slab_other_bytes_per_end", other_bytes)
+      .num("proc_fd_listing_bytes_per_end_removed", proc_fd_bytes)
       .num("meminfo_slab_bytes_per_end", meminfo_per_end)
       .obj("slab_bytes_per_end", bytes)
       .obj("slab_objs_per_end", objs)
       .integer("sockstat_alloc_growth", alloc1 - alloc0)
       .str("method",
-           "slab growth while the connections opened / (2 x count): both ends in this kernel; "
-           "value = the listed connection caches + any other cache grown by >= 0.25 object per "
-           "end (active objects x object size); slab is machine-wide, so other activity is noise");
-  if (slab0.empty()) info.str("warning", "/proc/slabinfo unreadable (needs root): value from meminfo");
+           "slab growth while the connections opened / (2 x count), both ends being in this "
+           "kernel: value = growth of the connection caches (active objects x object size), "
+           "less the dentry and LSM inode blob of every new proc inode (someone listing "
+           "/proc/PID/fd); other caches grown by >= 0.25 object per end are shown, not counted; "
+           "the slab is machine-wide, so other activity is noise");
+  if (slab0.empty())
+    info.str("warning", "/proc/slabinfo unreadable (needs root): value from meminfo");
   ci.finish(o, t, info);
   Json j;
   j.str("workload", "idle")
-      .num("value", slab0.empty() ? meminfo_per_end : listed_bytes + other_bytes)
+      .num("value", slab0.empty() ? meminfo_per_end : listed_bytes)
       .str("unit", "bytes_per_conn")
       .obj("info", info);
   return j;

@@ -171,8 +171,7 @@ int64_t read_meminfo_kb(std::string_view field) {
   std::string unit;
   while (in >> name >> kb) {
     std::getline(in, unit);
-    if (name.size() == field.size() + 1 && name.starts_with(field) && name.back() == ':')
-      return kb;
+    if (name.size() == field.size() + 1 && name.starts_with(field) && name.back() == ':') return kb;
   }
   return -1;
 }

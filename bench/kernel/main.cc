@@ -8,8 +8,8 @@
 // The client prints the contract's one JSON line on stdout and exits 0, or a sentence on stderr
 // and exits 1; it gives up after --seconds + 20 s (SIGALRM). The server prints one line when it
 // listens ({"server": "listening", ...}) and serves until SIGTERM/SIGINT or --seconds-limit.
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,8 +185,7 @@ int serve(const Options& o, int stop_fd, int ready_fd) {
 std::vector<int> start_local_server(const Options& o, bool port_given, int* stop_w, int* pid_out) {
   int ready[2];
   int stop[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(stop, O_CLOEXEC) != 0)
-    fatal_errno(errno, "pipe");
+  if (::pipe2(ready, O_CLOEXEC) != 0 || ::pipe2(stop, O_CLOEXEC) != 0) fatal_errno(errno, "pipe");
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) fatal_errno(errno, "fork");

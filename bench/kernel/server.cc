@@ -209,7 +209,8 @@ void Server::spill() {
   family_stop_->kind = Conn::Kind::kStop;
   family_stop_->fd = family_r_;
   epoll_event ev{.events = EPOLLIN, .data = {.ptr = family_stop_}};
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, family_r_, &ev) != 0) fatal_errno(errno, "server: epoll_ctl");
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, family_r_, &ev) != 0)
+    fatal_errno(errno, "server: epoll_ctl");
   accepting_ = true;
 }
 
@@ -279,11 +280,10 @@ void Server::handle_bulk(Conn* c, const uint8_t* data, size_t n, int64_t now) {
 
 void Server::finish_bulk(Conn* c) {
   char report[160];
-  const int len = std::snprintf(report, sizeof report, "bytes=%llu ns=%lld cpu_ns=%lld bad_at=%lld\n",
-                                static_cast<unsigned long long>(c->offset),
-                                static_cast<long long>(c->last_ns - c->first_ns),
-                                static_cast<long long>(c->cpu_ns),
-                                static_cast<long long>(c->bad_at));
+  const int len = std::snprintf(
+      report, sizeof report, "bytes=%llu ns=%lld cpu_ns=%lld bad_at=%lld\n",
+      static_cast<unsigned long long>(c->offset), static_cast<long long>(c->last_ns - c->first_ns),
+      static_cast<long long>(c->cpu_ns), static_cast<long long>(c->bad_at));
   // The send buffer is empty (the sink never wrote): a short line always fits at once.
   if (::write(c->fd, report, static_cast<size_t>(len)) != len)
     std::fprintf(stderr, "bench_kernel server: bulk report not sent: %s\n", std::strerror(errno));

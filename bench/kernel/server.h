@@ -51,16 +51,16 @@ class Server {
   std::vector<int> listen_fds_;
   std::vector<int> ports_;
   std::vector<uint8_t> buf_;
-  std::vector<Conn*> conns_;  // by fd: every connection still open (closed at the end of run())
+  std::vector<Conn*> conns_;   // by fd: every connection still open (closed at the end of run())
   std::vector<Conn*> closed_;  // closed during the current batch of events, freed after it
   bool warned_emfile_ = false;
   size_t open_ = 0;      // connections open in this process
   size_t max_open_ = 0;  // spill at this many (0: never)
   bool accepting_ = true;
-  bool first_ = true;    // the process that was started (never exits on its own)
-  int stop_fd_ = -1;     // run()'s stop fd
-  int family_r_ = -1;    // EOF when the first process is gone: spilled children stop
-  int family_w_ = -1;    // held by the first process only
+  bool first_ = true;  // the process that was started (never exits on its own)
+  int stop_fd_ = -1;   // run()'s stop fd
+  int family_r_ = -1;  // EOF when the first process is gone: spilled children stop
+  int family_w_ = -1;  // held by the first process only
   Conn* family_stop_ = nullptr;
 };
 
