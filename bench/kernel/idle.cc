@@ -7,11 +7,12 @@
 // in the same kernel whether on loopback or in two namespaces. The slab is global to the
 // machine, so whatever else runs meanwhile is counted too (noise, possibly negative).
 //
-// Ports: the kernel picks an ephemeral port per (source, destination, destination port), and
-// net.ipv4.ip_local_port_range gives ~28 000 of them, so the connections are spread over as many
-// of the server's listening ports (--ports, default 4) as --count needs. At the end every client
-// socket is aborted (SO_LINGER {1, 0}: RST): no TIME-WAIT sockets are left behind to expire into
-// the next run's measurement.
+// Ports: a source port serves one connection per (destination, destination port), and
+// net.ipv4.ip_local_port_range holds ~28 000 of them, so the connections are spread round-robin
+// over all the server's listening ports (--ports, default 4: enough for 100 000); a port whose
+// 4-tuples run out (TIME-WAIT left by crr runs) hands its share to the next. At the end every
+// client socket is aborted (SO_LINGER {1, 0}: RST): no TIME-WAIT sockets are left behind to expire
+// into the next run's measurement.
 //
 // Processes: the connections are opened by worker processes forked for the purpose, each
 // holding as many as RLIMIT_NOFILE lets it (one worker where the limit can be raised to --count;
@@ -72,17 +73,32 @@ std::string slab_group(const std::string& name) {
 
 int64_t slab_kb() { return read_meminfo_kb("SReclaimable") + read_meminfo_kb("SUnreclaim"); }
 
+// The source ports a worker binds: all of net.ipv4.ip_local_port_range, each worker starting
+// at its own offset so that workers rarely try the same 4-tuple (when they do, connect() says
+// EADDRNOTAVAIL and the next port is tried).
+struct SourcePorts {
+  int lo = 32768;
+  int span = 28232;
+  int start = 0;  // offset into the range
+};
+
 // Opens connections [begin, end) to the server's first `nports` ports, sends each 'I' and
 // waits for its 'K': then every one is ESTABLISHED and accepted at both ends. The sockets stay
-// registered in the returned epoll set. Source ports are chosen here, from [src_lo, src_hi],
-// each bound with SO_REUSEADDR: connect()'s own ephemeral-port search scans the range for a
-// free 4-tuple and slows down quadratically as tens of thousands of ports fill up.
-int open_share(const Target& t, size_t nports, size_t begin, size_t end, int src_lo, int src_hi,
+// registered in the returned epoll set. Source ports are chosen here and bound with
+// SO_REUSEADDR: connect()'s own ephemeral-port search scans the range for a free 4-tuple and
+// slows down as tens of thousands of ports fill up. A port held by a socket without
+// SO_REUSEADDR (TIME-WAIT of a crr run) cannot be bound: once every destination port has tried
+// the whole range, connect() picks the source port itself (it may reuse TIME-WAIT 4-tuples
+// under net.ipv4.tcp_tw_reuse).
+int open_share(const Target& t, size_t nports, size_t begin, size_t end, const SourcePorts& src,
                std::vector<int>& fds) {
   std::vector<socklen_t> salen(nports);
   std::vector<sockaddr_storage> sa(nports);
   for (size_t p = 0; p < nports; ++p) sa[p] = make_addr(t.addr, t.ports[p], &salen[p]);
-  std::vector<int> next_src(nports, src_lo);  // per destination port: the next source port
+  // (source port, destination port) pairs in order: each source port serves every destination
+  // port before the next is bound, so a port someone holds costs one failed bind().
+  const int64_t pairs = static_cast<int64_t>(src.span) * static_cast<int64_t>(nports);
+  int64_t pair = 0;
   const size_t count = end - begin;
   fds.assign(count, -1);
   std::vector<uint8_t> state(count, 0);  // 0: connecting, 1: 'I' sent, 2: 'K' received
@@ -94,32 +110,36 @@ int open_share(const Target& t, size_t nports, size_t begin, size_t end, int src
   epoll_event events[kMaxEvents];
   while (acked < count) {
     while (in_flight < kWindow && next < count) {
-      const size_t p = (begin + next) % nports;
       int fd = -1;
       while (fd < 0) {  // skip source ports someone else holds (EADDRINUSE, EADDRNOTAVAIL)
-        if (next_src[p] > src_hi)
-          fatal(
-              "idle: no source port left in %d-%d for port %d at connection %zu: use more "
-              "server ports (--ports) or widen net.ipv4.ip_local_port_range",
-              src_lo, src_hi, t.ports[p], begin + next);
-        const int src = next_src[p]++;
+        const bool autobind = pair >= pairs;
+        const size_t p = autobind ? (begin + next) % nports : static_cast<size_t>(pair % nports);
+        const int64_t sp = pair / static_cast<int64_t>(nports);
+        const int port = static_cast<int>(src.lo + (src.start + sp) % src.span);
+        ++pair;
         fd = ::socket(sa[p].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) fatal_errno(errno, "idle: socket (connection %zu)", begin + next);
         socklen_t len = 0;
         const sockaddr_storage local =
-            make_addr(sa[p].ss_family == AF_INET ? "0.0.0.0" : "::", src, &len);
+            make_addr(sa[p].ss_family == AF_INET ? "0.0.0.0" : "::", port, &len);
         const int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (::bind(fd, reinterpret_cast<const sockaddr*>(&local), len) == 0 &&
+        if ((autobind || ::bind(fd, reinterpret_cast<const sockaddr*>(&local), len) == 0) &&
             (::connect(fd, reinterpret_cast<sockaddr*>(&sa[p]), salen[p]) == 0 ||
              errno == EINPROGRESS))
           break;
         const int err = errno;
         ::close(fd);
         fd = -1;
-        if (err != EADDRINUSE && err != EADDRNOTAVAIL)
-          fatal_errno(err, "idle: bind/connect (connection %zu) from port %d to %s port %d",
-                      begin + next, src, t.addr.c_str(), t.ports[p]);
+        if (!autobind && err == EADDRINUSE) pair = (sp + 1) * static_cast<int64_t>(nports);
+        if (autobind && err == EADDRNOTAVAIL)
+          fatal(
+              "idle: connect: no local port left (EADDRNOTAVAIL) at connection %zu: use more "
+              "server ports (--ports) or widen net.ipv4.ip_local_port_range",
+              begin + next);
+        if (autobind || (err != EADDRINUSE && err != EADDRNOTAVAIL))
+          fatal_errno(err, "idle: connect (connection %zu) to %s port %d", begin + next,
+                      t.addr.c_str(), t.ports[p]);
       }
       epoll_event ev{.events = EPOLLIN | EPOLLOUT | EPOLLET, .data = {.u64 = next}};
       if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) fatal_errno(errno, "idle: epoll_ctl");
@@ -161,10 +181,10 @@ int open_share(const Target& t, size_t nports, size_t begin, size_t end, int src
 // A worker process: opens its share, says 'R' on `ready_w`, holds the connections until
 // `release_r` reaches EOF (the parent closed it or died), then aborts them (RST) and exits.
 [[noreturn]] void worker(const Options& o, const Target& t, size_t nports, size_t begin, size_t end,
-                         int src_lo, int src_hi, int ready_w, int release_r) {
+                         const SourcePorts& src, int ready_w, int release_r) {
   ::alarm(static_cast<unsigned>(std::ceil(o.seconds)) + 20);  // alarms are not inherited
   std::vector<int> fds;
-  const int ep = open_share(t, nports, begin, end, src_lo, src_hi, fds);
+  const int ep = open_share(t, nports, begin, end, src, fds);
   if (::write(ready_w, "R", 1) != 1) fatal_errno(errno, "idle: worker ready");
   char c;
   while (::read(release_r, &c, 1) != 0 && errno == EINTR) {
@@ -197,7 +217,7 @@ Json run_idle(const Options& o, const Target& t) {
           " (about %.0f connections per port); run the server and the client with "
           "--ports %zu",
           count, ports_needed, lo, hi, per_port, ports_needed);
-  const size_t nports = std::max<size_t>(ports_needed, 1);
+  const size_t nports = t.ports.size();  // all of them: some may be crowded with TIME-WAIT
   const uint64_t nofile = raise_nofile(count + 256);  // inherited by the workers
   const size_t per_worker = std::min<size_t>(count, nofile > 256 ? nofile - 128 : nofile / 2);
   const size_t workers = (count + per_worker - 1) / per_worker;
@@ -221,13 +241,12 @@ Json run_idle(const Options& o, const Target& t) {
     if (pid == 0) {
       ::close(ready[0]);
       ::close(release[1]);
-      // Each worker its own slice of the source ports.
-      const int64_t span = hi - lo + 1;
-      const int src_lo =
-          static_cast<int>(lo + span * static_cast<int64_t>(w) / static_cast<int64_t>(workers));
-      const int src_hi = static_cast<int>(
-          lo + span * static_cast<int64_t>(w + 1) / static_cast<int64_t>(workers) - 1);
-      worker(o, t, nports, count * w / workers, count * (w + 1) / workers, src_lo, src_hi, ready[1],
+      SourcePorts src;
+      src.lo = static_cast<int>(lo);
+      src.span = static_cast<int>(hi - lo + 1);
+      src.start = static_cast<int>(static_cast<int64_t>(src.span) * static_cast<int64_t>(w) /
+                                   static_cast<int64_t>(workers));
+      worker(o, t, nports, count * w / workers, count * (w + 1) / workers, src, ready[1],
              release[0]);
     }
     pids.push_back(pid);
