@@ -8,11 +8,11 @@
 // machine, so whatever else runs meanwhile is counted too (noise, possibly negative).
 //
 // Ports: a source port serves one connection per (destination, destination port), and
-// net.ipv4.ip_local_port_range holds ~28 000 of them, so the connections are spread round-robin
-// over all the server's listening ports (--ports, default 4: enough for 100 000); a port whose
-// 4-tuples run out (TIME-WAIT left by crr runs) hands its share to the next. At the end every
-// client socket is aborted (SO_LINGER {1, 0}: RST): no TIME-WAIT sockets are left behind to expire
-// into the next run's measurement.
+// net.ipv4.ip_local_port_range holds ~28 000 of them, so the connections use every server
+// listening port (--ports, default 4: enough for 100 000), binding (source port, server port)
+// pairs in order and skipping source ports others hold (see open_share). At the end every client
+// socket is aborted (SO_LINGER {1, 0}: RST): no TIME-WAIT sockets are left behind to expire into
+// the next run's measurement.
 //
 // Processes: the connections are opened by worker processes forked for the purpose, each
 // holding as many as RLIMIT_NOFILE lets it (one worker where the limit can be raised to --count;
