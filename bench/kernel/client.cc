@@ -94,6 +94,7 @@ int64_t server_cpu_ns(int pid) {
 
 void CommonInfo::start(const Options& o) {
   retrans0 = read_snmp_tcp("RetransSegs");
+  loss_probes0 = read_netstat_tcpext("TCPLossProbes");
   out_segs0 = read_snmp_tcp("OutSegs");
   in_segs0 = read_snmp_tcp("InSegs");
   cpu0 = process_cpu_ns();
@@ -109,7 +110,10 @@ void CommonInfo::finish(const Options& o, const Target& t, Json& info) const {
       .integer("port", t.ports.at(0));
   if (o.mtu > 0) info.integer("mtu_flag", o.mtu);  // not applied: the driver sets the link MTU
   // Counters of this network namespace (both ends with --local or on loopback).
+  // Retransmissions include tail loss probes: on loopback, a receiver the scheduler delays by
+  // more than 2 x SRTT (tens of microseconds) triggers them without any loss.
   info.integer("tcp_retrans_segs", read_snmp_tcp("RetransSegs") - retrans0)
+      .integer("tcp_loss_probes", read_netstat_tcpext("TCPLossProbes") - loss_probes0)
       .integer("tcp_out_segs", read_snmp_tcp("OutSegs") - out_segs0)
       .integer("tcp_in_segs", read_snmp_tcp("InSegs") - in_segs0)
       .num("client_cpu_s", static_cast<double>(process_cpu_ns() - cpu0) / 1e9);

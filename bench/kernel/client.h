@@ -23,6 +23,7 @@ void write_all(int fd, const void* data, size_t len, const char* what);
 // Fields every workload puts in "info": the kernel, mode, and TCP counters of this namespace.
 struct CommonInfo {
   int64_t retrans0 = 0;
+  int64_t loss_probes0 = 0;
   int64_t out_segs0 = 0;
   int64_t in_segs0 = 0;
   int64_t cpu0 = 0;

@@ -201,6 +201,10 @@ int64_t read_snmp_tcp(std::string_view field) {
   return read_header_value_pair("/proc/net/snmp", "Tcp:", field);
 }
 
+int64_t read_netstat_tcpext(std::string_view field) {
+  return read_header_value_pair("/proc/net/netstat", "TcpExt:", field);
+}
+
 int64_t read_sockstat_tcp(std::string_view field) {
   // "TCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1"
   std::ifstream in("/proc/net/sockstat");

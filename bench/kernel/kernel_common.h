@@ -99,6 +99,8 @@ std::map<std::string, SlabCache> read_slabinfo();  // empty if unreadable (needs
 int64_t read_meminfo_kb(std::string_view field);   // -1 if absent
 // /proc/net/snmp "Tcp:" counters of this namespace (RetransSegs, OutSegs, ...); -1 if absent.
 int64_t read_snmp_tcp(std::string_view field);
+// /proc/net/netstat "TcpExt:" counters of this namespace (TCPLossProbes, ...); -1 if absent.
+int64_t read_netstat_tcpext(std::string_view field);
 // /proc/net/sockstat "TCP:" fields of this namespace (inuse, orphan, tw, alloc, mem).
 int64_t read_sockstat_tcp(std::string_view field);
 int64_t read_sysctl_int(const char* path, int index = 0);  // -1 if unreadable
