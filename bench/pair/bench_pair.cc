@@ -158,12 +158,14 @@ int run_bulk(const Options& o) {
   if (secs <= 0 || received <= first_chunk) return fail("too little data to time the transfer");
   const double gbit = static_cast<double>(received - first_chunk) * 8 / secs / 1e9;
   const auto ti = tx->info();
-  print_result(gbit, "gbit_s", "",
-               fmt::format("\"bytes\": {}, \"seconds\": {:.3f}, \"cpu_seconds\": {:.3f}, "
-                           "\"mtu\": {}, \"mss\": {}, \"sndbuf\": {}, \"rcvbuf\": {}, "
-                           "\"cwnd\": {}, {}",
-                           received, secs, cpu, o.mtu, ti.snd_mss, tx->sndbuf(), rx->rcvbuf(),
-                           ti.snd_cwnd, tcp_info_json(p)));
+  print_result(
+      gbit, "gbit_s", "",
+      fmt::format("\"bytes\": {}, \"seconds\": {:.3f}, \"cpu_seconds\": {:.3f}, "
+                  "\"gbit_s_per_cpu_second\": {:.3f}, "
+                  "\"mtu\": {}, \"mss\": {}, \"sndbuf\": {}, \"rcvbuf\": {}, "
+                  "\"cwnd\": {}, {}",
+                  received, secs, cpu, static_cast<double>(received) * 8 / cpu / 1e9, o.mtu,
+                  ti.snd_mss, tx->sndbuf(), rx->rcvbuf(), ti.snd_cwnd, tcp_info_json(p)));
   return 0;
 }
 
@@ -259,9 +261,11 @@ int run_rr(const Options& o) {
   print_result(
       tps, "tps", fmt::format("\"p50_us\": {:.3f}, \"p99_us\": {:.3f}, ", p50, p99),
       fmt::format("\"transactions\": {}, \"seconds\": {:.3f}, \"cpu_seconds\": {:.3f}, "
+                  "\"tps_per_cpu_second\": {:.0f}, "
                   "\"conns\": {}, \"size\": {}, \"latency_clock\": \"one "
                   "CLOCK_MONOTONIC read per loop iteration\", {}",
-                  done_at_end, (end - start).seconds(), cpu, o.conns, o.size, tcp_info_json(p)));
+                  done_at_end, (end - start).seconds(), cpu, static_cast<double>(done_at_end) / cpu,
+                  o.conns, o.size, tcp_info_json(p)));
   return 0;
 }
 
@@ -356,14 +360,16 @@ int run_crr(const Options& o) {
   // Let the in-flight ones finish, so the socket count below says whether anything leaks.
   (void)p.run_until([&] { return done == started; }, Duration::s(2));
   p.settle();
-  print_result(static_cast<double>(done_at_end) / (end - start).seconds(), "conn_s", "",
-               fmt::format("\"connections\": {}, \"seconds\": {:.3f}, \"cpu_seconds\": {:.3f}, "
-                           "\"conns_in_flight\": {}, \"size\": {}, \"served\": {}, "
-                           "\"time_wait_ms\": 1, \"time_wait_holder\": \"client\", "
-                           "\"time_waits\": {}, \"sockets_left\": {}, {}",
-                           done_at_end, (end - start).seconds(), cpu, o.conns, o.size, served,
-                           p.a().tcp().mib().time_waits,
-                           p.a().tcp().sockets() + p.b().tcp().sockets() - 1, tcp_info_json(p)));
+  print_result(
+      static_cast<double>(done_at_end) / (end - start).seconds(), "conn_s", "",
+      fmt::format("\"connections\": {}, \"seconds\": {:.3f}, \"cpu_seconds\": {:.3f}, "
+                  "\"conn_s_per_cpu_second\": {:.0f}, "
+                  "\"conns_in_flight\": {}, \"size\": {}, \"served\": {}, "
+                  "\"time_wait_ms\": 1, \"time_wait_holder\": \"client\", "
+                  "\"time_waits\": {}, \"sockets_left\": {}, {}",
+                  done_at_end, (end - start).seconds(), cpu, static_cast<double>(done_at_end) / cpu,
+                  o.conns, o.size, served, p.a().tcp().mib().time_waits,
+                  p.a().tcp().sockets() + p.b().tcp().sockets() - 1, tcp_info_json(p)));
   return 0;
 }
 
