@@ -56,9 +56,9 @@ std::string tcp_info_json(Pair& p) {
   const auto& mb = p.b().tcp().mib();
   return fmt::format(
       "\"a_out_segs\": {}, \"b_out_segs\": {}, \"retrans_segs\": {}, \"timeouts\": {}, "
-      "\"loop_iterations\": {}",
+      "\"loop_iterations\": {}, \"ring\": {}",
       ma.out_segs, mb.out_segs, ma.retrans_segs + mb.retrans_segs,
-      ma.tcp_timeouts + mb.tcp_timeouts, p.iterations());
+      ma.tcp_timeouts + mb.tcp_timeouts, p.iterations(), p.a().nic->config().rx_ring_size);
 }
 
 // ---- bulk: one connection a -> b, every byte checked ----------------------------------------
@@ -71,6 +71,7 @@ constexpr size_t kChunk = 256 << 10;
 int run_bulk(const Options& o) {
   HostOptions ho;
   ho.mtu = o.mtu;
+  ho.ring_size = ring_for(o);
   Pair p(ho);
   std::vector<uint8_t> pattern(kPatternPeriod + kChunk);
   uint64_t x = 0x9e3779b97f4a7c15ull;
@@ -180,6 +181,7 @@ struct RrConn {
 int run_rr(const Options& o) {
   HostOptions ho;
   ho.mtu = o.mtu;
+  ho.ring_size = ring_for(o);
   Pair p(ho);
   TcpSocket* l = p.b().tcp().open();
   if (!l->bind(wire::Ipv4Addr::any(), kPort) || !l->listen(1024)) return fail("listen failed");
@@ -274,6 +276,7 @@ int run_rr(const Options& o) {
 int run_crr(const Options& o) {
   HostOptions ho;
   ho.mtu = o.mtu;
+  ho.ring_size = ring_for(o);
   // The client closes first and holds TIME-WAIT: 1 ms instead of 60 s (as bench_tcp does, and
   // as tcp_tw_reuse would let Linux reuse the port), or 28 232 ephemeral ports run out.
   ho.tcp.time_wait = Duration::ms(1);
@@ -416,6 +419,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   app.add_option("--size", o.size, "rr/crr message size")->check(CLI::Range(1, 65536));
   app.add_option("--buf", o.buf, "bulk: SO_SNDBUF/SO_RCVBUF of both ends (0: stack default)");
+  app.add_option("--ring", o.ring,
+                 "RX/TX ring descriptors per NIC (ethtool -G; default 256, 16 above MTU 1500)")
+      ->check(CLI::Range(0, 4096));
   CLI11_PARSE(app, argc, argv);
 
   signal(SIGALRM, on_alarm);
