@@ -151,7 +151,13 @@ void TcpSocket::fill_options(wire::TcpOptions& o, TcpFlags flags, Instant now) {
 
 PacketPtr TcpSocket::alloc_skb(size_t payload) {
   PacketPtr p = layer_.pool_.alloc(kTcpHeadroom, payload);
-  if (p) skb_cb(*p) = SkbCb{0, 0, false, false, 0, 0};
+  if (!p) return p;
+  skb_cb(*p) = SkbCb{0, 0, false, false, 0, 0};
+  // The write queue's skb never carries headers itself: only the clones xmit_skb hands to IP
+  // do. Giving up the header rights now (Linux's __skb_header_release in tcp_skb_entail) lets
+  // that clone push TCP, IP and Ethernet headers into the shared headroom; without it every
+  // push copied the whole segment (copy-on-write), a memcpy of each payload byte sent.
+  p->release_header();
   return p;
 }
 
