@@ -5,8 +5,14 @@
 #include <malloc.h>
 #include <semaphore.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lwip/tcpip.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+// From <sanitizer/allocator_interface.h> (not shipped with every compiler's headers).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+#endif
 
 #include <algorithm>
 #include <array>
@@ -29,6 +35,10 @@ void tcpip_init_done(void* arg) {
   auto* job = static_cast<TcpipJob*>(arg);
   job->fn();
   ::sem_post(&job->done);
+  // Never return to lwIP: the netifs and callback arguments fn used are gone, and lwIP's timers
+  // (run by the tcpip thread when it gets back to its mailbox) would walk them. The thread
+  // keeps the core lock and sleeps until the main thread exits the process.
+  for (;;) ::pause();
 }
 
 }  // namespace
@@ -43,8 +53,14 @@ double time_budget(const Options& opt) {
 }
 
 int64_t heap_in_use() {
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's allocator bypasses glibc's arenas (mallinfo2 stays flat): ask it instead (bytes
+  // requested, without glibc's per-chunk overhead).
+  return static_cast<int64_t>(__sanitizer_get_current_allocated_bytes());
+#else
   const struct mallinfo2 mi = ::mallinfo2();
   return static_cast<int64_t>(mi.uordblks + mi.hblkhd);
+#endif
 }
 
 const uint8_t* pattern() {

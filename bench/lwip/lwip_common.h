@@ -42,7 +42,8 @@ inline constexpr uint32_t kPatternRun = 65536;
 
 // Starts lwIP (tcpip_init) and runs `fn` in its tcpip thread, with the core lock held, as the
 // tcpip_init_done callback: the whole benchmark is the tcpip thread's work, driving the links
-// and lwIP's timers itself. Returns when `fn` returns.
+// and lwIP's timers itself. Returns when `fn` returns; lwIP stays frozen from then on (the
+// process is expected to exit).
 void run_in_tcpip_thread(std::function<void()> fn);
 
 }  // namespace lwip_bench

@@ -38,7 +38,7 @@ class TapRun {
     const int prefix = slash == std::string::npos ? 24 : std::atoi(opt_.addr.c_str() + slash + 1);
     if (!ip4addr_aton(a.c_str(), &ip) || prefix < 1 || prefix > 30)
       return fail("bad --addr %s (want A.B.C.D/len)", opt_.addr.c_str());
-    if (!ipaddr_aton(opt_.peer.c_str(), &peer_) || !IP_IS_V4(&peer_))
+    if (!opt_.peer.empty() && (!ipaddr_aton(opt_.peer.c_str(), &peer_) || !IP_IS_V4(&peer_)))
       return fail("bad --peer %s", opt_.peer.c_str());
     ip4_addr_set_u32(&mask, lwip_htonl(~0u << (32 - prefix)));
     if (!tap_.open(opt_.tap.c_str()))
