@@ -44,7 +44,7 @@ TAP workloads: one lwIP instance on an existing TAP device, Linux as the peer:
 
 Flags:
   --seconds S   measuring time (default 10); bulk/tap-tx stop sending after S. Every run gives
-                up after S + 20 s; idle after max(S, count/1000) + 20 s (lwIP walks its linked
+                up after S + 20 s; idle after max(S, count/500) + 20 s (lwIP walks its linked
                 pcb lists on each bind, connect and SYN: opening N connections costs O(N^2))
   --bytes N     bulk/tap-tx: stop after N bytes if that comes first (default 1 GiB)
   --mtu N       1500 only: Debian's build has TCP_MSS 1460 compiled in

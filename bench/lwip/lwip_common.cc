@@ -48,7 +48,7 @@ int64_t cpu_ns() { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }
 int64_t deadline_after(double seconds) { return now_ns() + static_cast<int64_t>(seconds * 1e9); }
 
 double time_budget(const Options& opt) {
-  const double s = opt.workload == "idle" ? std::max(opt.seconds, opt.count / 1000.0) : opt.seconds;
+  const double s = opt.workload == "idle" ? std::max(opt.seconds, opt.count / 500.0) : opt.seconds;
   return s + 20;
 }
 

@@ -29,9 +29,9 @@ int64_t cpu_ns();                // CLOCK_PROCESS_CPUTIME_ID
 int64_t heap_in_use();           // mallinfo2(): bytes in use in all malloc arenas
 int64_t deadline_after(double);  // now_ns() + seconds
 
-// Seconds after which a run gives up: --seconds + 20, except that idle allows count/1000 s for
+// Seconds after which a run gives up: --seconds + 20, except that idle allows count/500 s for
 // opening its connections (lwIP walks its linked pcb lists on every bind, connect and SYN, so
-// opening N connections costs O(N^2): ~25 s of CPU per side for 100 000 here).
+// opening N connections costs O(N^2): 50k took 8-12 s of CPU per side here, 100k ~4x that).
 double time_budget(const Options& opt);
 
 // The bulk pattern: byte i of the stream is i % kPatternPeriod. pattern() is long enough for a
