@@ -3,7 +3,8 @@
 // every frame). Covers the receive of one large GSO segment (taken whole, its checksum
 // trusted when the header says NEEDS_CSUM/DATA_VALID and verified otherwise) and TSO output
 // (segments larger than the MSS, a partial checksum, gso_size = MSS, cwnd respected, FIN/PSH
-// handling left to the segmenter).
+// handling left to the segmenter), and a GSO frame forwarded out of a plain device (segmented
+// in software).
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "ustack/base/byteorder.h"
 #include "ustack/base/checksum.h"
 #include "ustack/dev/gso.h"
+#include "ustack/dev/sim_nic.h"
 #include "ustack/dev/tap.h"
 #include "ustack/dev/virtio_net.h"
 
@@ -125,10 +127,10 @@ class TcpOffload : public ::testing::Test {
 
 // The segment's bytes with the checksum field holding only the pseudo-header sum (what the
 // kernel sends over a vnet TAP with NEEDS_CSUM).
-std::vector<uint8_t> partial(std::vector<uint8_t> f) {
+std::vector<uint8_t> partial(std::vector<uint8_t> f, Ipv4Addr src = kPeer, Ipv4Addr dst = kUs) {
   const size_t tl = f.size() - 34;
   store_be16(f.data() + 34 + 16,
-             wire::Ipv4Pseudo{kPeer, kUs}.sum(wire::IpProto::kTcp, static_cast<uint16_t>(tl)));
+             wire::Ipv4Pseudo{src, dst}.sum(wire::IpProto::kTcp, static_cast<uint16_t>(tl)));
   return f;
 }
 
@@ -230,6 +232,79 @@ TEST_F(TcpOffload, SendsTsoFramesWithinCwndWithPartialChecksum) {
   EXPECT_GT(sent2, 10u * 1460);
   EXPECT_LE(sent2, 20u * 1460 + 1460);
   EXPECT_GE(tap_->tap_stats().tx_gso_frames, 2u);
+}
+
+// A GSO frame received on the offloading TAP and forwarded out of a plain device (no TSO, no
+// checksum offload) is segmented and checksummed in software first (validate_xmit_skb).
+TEST_F(TcpOffload, ForwardedGsoFrameIsSegmentedForAPlainDevice) {
+  const Ipv4Addr far = Ipv4Addr::from_octets(198, 51, 100, 1);
+  const wire::MacAddr far_mac{{0x02, 0, 0, 0, 0, 0x77}};
+  dev::DeviceConfig a;
+  a.name = "eth1";
+  a.mac = wire::MacAddr{{0x02, 0, 0, 0, 0, 0x66}};
+  dev::DeviceConfig b;
+  b.name = "far0";
+  b.mac = far_mac;
+  b.mtu = 9000;
+  dev::SimLink link;
+  dev::SimNic nic(a, stack_.pool());
+  PoolHandle far_pool = BufferPool::create();
+  dev::SimNic far_nic(b, *far_pool);
+  link.attach(nic);
+  link.attach(far_nic);
+  far_nic.set_up(true);
+  dev::NapiContext far_napi;
+  far_napi.add(far_nic);
+  stacktest::Captured got;
+  auto& i = stack_.add_interface(nic);
+  ASSERT_TRUE(
+      stack_
+          .add_address(now_, i.ifindex(), link::IfAddr{Ipv4Addr::from_octets(198, 51, 100, 2), 24})
+          .ok());
+  stack_.neigh().add_static(now_, i.ifindex(), far, far_mac);
+  stack_.set_forwarding(true);
+  auto pump = [&] {
+    for (int k = 0; k < 50; ++k) {
+      now_ = now_ + Duration::us(10);
+      link.advance(now_);
+      run();
+      far_napi.run(now_, got);
+    }
+  };
+  pump();
+  got.frames.clear();
+  const auto data = pattern(5000);
+  Seg s{.flags = kPshAck, .seq = 7000, .ack = 1, .data = data, .src = kPeer, .dst = far};
+  send(VirtioNetHdr{.flags = dev::kVirtioNetHdrFNeedsCsum,
+                    .gso_type = dev::kVirtioNetHdrGsoTcpV4,
+                    .hdr_len = 54,
+                    .gso_size = 1448,
+                    .csum_start = 34,
+                    .csum_offset = 16},
+       partial(tcp_frame(s), kPeer, far));
+  pump();
+  std::vector<uint8_t> joined;
+  std::vector<std::vector<uint8_t>> tcp;
+  for (auto& f : got.frames)
+    if (f.size() > 34 && f[12] == 0x08 && f[23] == 6) tcp.push_back(f);
+  ASSERT_EQ(tcp.size(), 4u);  // 3 * 1448 + 656
+  for (size_t k = 0; k < tcp.size(); ++k) {
+    auto iv = wire::Ipv4View::parse(std::span(tcp[k]).subspan(14));
+    ASSERT_TRUE(iv.ok());
+    auto ip = wire::Ipv4Repr::parse(*iv);
+    ASSERT_TRUE(ip.ok()) << "IP checksum of segment " << k;
+    EXPECT_EQ(ip->ttl, 63) << "forwarded";
+    auto tv = wire::TcpView::parse(iv->payload());
+    ASSERT_TRUE(tv.ok());
+    auto h = wire::TcpRepr::parse(*tv, wire::Ipv4Pseudo{kPeer, far});
+    ASSERT_TRUE(h.ok()) << "TCP checksum of segment " << k;
+    EXPECT_EQ(h->seq.v, 7000 + 1448 * k);
+    EXPECT_EQ(h->flags.psh(), k == 3);
+    joined.insert(joined.end(), tv->payload().begin(), tv->payload().end());
+  }
+  EXPECT_EQ(joined, data);
+  far_napi.remove(far_nic);
+  owned_.reset();  // before the SimNics on this stack frame go
 }
 
 }  // namespace
