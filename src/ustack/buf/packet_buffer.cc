@@ -34,7 +34,7 @@ void PacketBuffer::reset(DataBlock* blk, uint32_t headroom) {
   hdr_released_ = false;
   ip_summed = CsumState::kNone;
   gso_type = GsoType::kNone;
-  gso_size = gso_segs = 0;
+  gso_size = 0;
   csum_start_ = 0;
   csum_offset_ = 0;
   next_ = prev_ = nullptr;
@@ -195,7 +195,6 @@ void PacketBuffer::copy_offload_from(const PacketBuffer& o, int64_t shift) {
   ip_summed = o.ip_summed;
   gso_type = o.gso_type;
   gso_size = o.gso_size;
-  gso_segs = o.gso_segs;
   csum_start_ = static_cast<uint32_t>(o.csum_start_ + shift);
   csum_offset_ = o.csum_offset_;
 }

@@ -164,17 +164,17 @@ class PacketBuffer {
   // skb_csum_unnecessary: the transport checksum need not be verified on receive.
   bool csum_unnecessary() const { return ip_summed != CsumState::kNone; }
   bool is_gso() const { return gso_size != 0; }
-  CsumState ip_summed = CsumState::kNone;
-  GsoType gso_type = GsoType::kNone;
-  // GSO: this one buffer stands for segments of gso_size payload bytes each (an MSS); 0: not GSO.
-  uint16_t gso_size = 0;
-  uint16_t gso_segs = 0;  // how many (informational)
+  // (The fields are declared with the metadata below, where they fill alignment holes.)
 
   // ---- metadata -----------------------------------------------------------------------
   int ifindex = 0;        // device the packet arrived on / leaves by
   uint16_t protocol = 0;  // EtherType of the payload (skb->protocol)
   PacketType pkt_type = PacketType::kHost;
-  uint32_t mark = 0;      // netfilter mark
+  CsumState ip_summed = CsumState::kNone;
+  uint32_t mark = 0;  // netfilter mark
+  // GSO: this one buffer stands for segments of gso_size payload bytes each (an MSS); 0: not GSO.
+  uint16_t gso_size = 0;
+  GsoType gso_type = GsoType::kNone;
   Instant timestamp;      // RX: when the device received it
   uint64_t trace_id = 0;  // journey id (Telemetry::new_packet_id)
 
@@ -217,12 +217,12 @@ class PacketBuffer {
   uint32_t transport_ = kNoOffset;
   bool hdr_released_ = false;
   uint16_t csum_offset_ = 0;
-  uint32_t csum_start_ = 0;  // from the block's start, like Linux's (from skb->head)
   // Intrusive queue links (PacketQueue); a buffer sits in at most one queue.
   PacketBuffer* next_ = nullptr;
   PacketBuffer* prev_ = nullptr;
   bool queued_ = false;
   uint32_t queued_len_ = 0;  // len() when queued: keeps PacketQueue::bytes() exact
+  uint32_t csum_start_ = 0;  // from the block's start, like Linux's (from skb->head)
   alignas(std::max_align_t) std::array<unsigned char, kCbSize> cb_{};
 };
 

@@ -66,8 +66,6 @@ Result<void, VnetError> vnet_hdr_to_skb(const VirtioNetHdr& h, PacketBuffer& fra
   if (gso == kVirtioNetHdrGsoTcpV4) {
     frame.gso_type = GsoType::kTcpV4;
     frame.gso_size = h.gso_size;
-    const size_t payload = frame.len() > h.hdr_len ? frame.len() - h.hdr_len : 0;
-    frame.gso_segs = static_cast<uint16_t>((payload + h.gso_size - 1) / h.gso_size);
   }
   return Ok();
 }

@@ -263,7 +263,6 @@ bool TcpSocket::xmit_skb(Instant now, PacketBuffer& skb, bool retrans) {
   if (gso) {
     c->gso_type = GsoType::kTcpV4;
     c->gso_size = static_cast<uint16_t>(mss_cache_);
-    c->gso_segs = static_cast<uint16_t>(pcount);
   }
   if (retrans) {
     layer_.mib_.retrans_segs += pcount;
