@@ -12,6 +12,8 @@
 //              holds only the listener.
 //   refused    Linux connecting to a closed port gets ECONNREFUSED; --tcp-source to a closed
 //              Linux port exits 1 naming ECONNREFUSED.
+//   offload    --tap-offload, 64 MiB each way: digests match and TapStats show GSO frames longer
+//              than the MTU crossed the TAP whole in both directions (and the pcap has them).
 //   overflow   --tcp-backlog 2 --tcp-pause-accept: the accept queue stays bounded and the
 //              overflow is counted (ListenOverflows/ListenDrops or SyncookiesSent).
 // Every pcap must pass tshark_clean (no malformed frames, no bad checksums) and tshark's TCP
@@ -33,6 +35,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -359,6 +362,99 @@ TEST_F(LinuxTcp, BulkSourceToLinuxSocatDigestMatches) {
   expect_tcp_pcap_clean(pcap());
 }
 
+// ---- offload: --tap-offload (IFF_VNET_HDR + TUNSETOFFLOAD) -----------------------------------
+
+// The GSO counters of the host's "tap NAME ..." line: {rx_gso_frames, rx_gso_bytes,
+// tx_gso_frames, tx_gso_bytes}; all zero if the line is missing.
+std::array<uint64_t, 4> gso_counters(const std::string& out) {
+  std::array<uint64_t, 4> v{};
+  const char* keys[] = {" rx_gso_frames ", " rx_gso_bytes ", " tx_gso_frames ", " tx_gso_bytes "};
+  const size_t line = out.find("\ntap ");
+  if (line == std::string::npos) return v;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const size_t at = out.find(keys[i], line);
+    if (at != std::string::npos) v[i] = std::stoull(out.substr(at + std::strlen(keys[i])));
+  }
+  return v;
+}
+
+constexpr uint64_t kOffloadBytes = 64ull << 20;
+
+// Linux's TCP sends TSO frames into the TAP: ustack reads them whole (GSO frames longer than
+// the MTU counted in TapStats), takes each as one large segment, and the digest matches.
+TEST_F(LinuxTcp, BulkOffloadLinuxSocatToSinkGsoFramesCrossWhole) {
+  const uint64_t n = kOffloadBytes;
+  const std::string data = dir_.file("data");
+  ASSERT_TRUE(run_cmd("head -c " + std::to_string(n) + " /dev/urandom > " + data).ok());
+  const CmdResult sum = run_cmd("sha256sum < " + data);
+  ASSERT_TRUE(sum.ok());
+  const std::string want = sum.output.substr(0, 64);
+  ASSERT_NO_FATAL_FAILURE(
+      start_host({"--tap-offload", "--tcp-sink", "9", "--pcap-snaplen", "128"}));
+  const auto t0 = Clock::now();
+  const CmdResult socat = ns_.exec("socat -u OPEN:" + data + " TCP:" + kUstack + ":9");
+  EXPECT_TRUE(socat.ok()) << socat.output;
+  ASSERT_TRUE(wait_conn_lines(1, 30s)) << host_->out();
+  const double secs = since(t0);
+  std::filesystem::remove(data);
+  const std::vector<std::string> lines = conn_lines(host_->out());
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find(" bytes " + std::to_string(n) + " sha256 " + want), std::string::npos)
+      << lines[0] << "\nwant sha256 " << want;
+  ASSERT_TRUE(host_->stop(SIGINT));
+  const std::string out = host_->out();
+  EXPECT_EQ(host_->status(), 0) << host_->err();
+  const auto g = gso_counters(out);
+  EXPECT_GT(g[0], 0u) << out;
+  EXPECT_GT(g[1], g[0] * 1514) << "received GSO frames average more than one MTU-sized frame";
+  // The capture records the frames as they crossed the device (like tcpdump on a TSO NIC).
+  EXPECT_GT(tshark_count(pcap(), "ip.src == 192.0.2.1 && frame.len > 1514"), 0);
+  std::printf(
+      "[ info ] offload: Linux -> ustack sink: %llu bytes in %.2f s (%.1f MB/s), "
+      "%llu GSO frames read (avg %llu bytes)\n",
+      static_cast<unsigned long long>(n), secs, static_cast<double>(n) / secs / 1e6,
+      static_cast<unsigned long long>(g[0]),
+      static_cast<unsigned long long>(g[0] ? g[1] / g[0] : 0));
+}
+
+// ustack's TCP builds TSO frames for the offloading TAP: the kernel takes them whole (its TCP
+// receives them as one GRO-like segment), the digest matches and TapStats count them.
+TEST_F(LinuxTcp, BulkOffloadSourceToLinuxSocatTsoFramesCrossWhole) {
+  const uint64_t n = kOffloadBytes;
+  CmdResult sink;
+  std::thread listener([&] {
+    sink = ns_.exec("timeout 300 socat -u TCP-LISTEN:5001,reuseaddr STDOUT | sha256sum");
+  });
+  bool listening = false;
+  for (int i = 0; i < 500 && !listening; ++i) {
+    listening = !ns_.exec("ss -Hltn 'sport = :5001'").output.empty();
+    if (!listening) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(listening);
+  const auto t0 = Clock::now();
+  start_host_on_ready_tap({"--tap-offload", "--tcp-source",
+                           std::string(kLinux) + ":5001:" + std::to_string(n), "--pcap-snaplen",
+                           "128"});
+  listener.join();
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string out = wait_host_exit(60s);
+  const double secs = since(t0);
+  EXPECT_EQ(host_->status(), 0) << host_->err();
+  const std::vector<std::string> lines = conn_lines(out);
+  ASSERT_EQ(lines.size(), 1u) << out;
+  EXPECT_EQ(lines[0], "conn 1 192.0.2.1:5001 bytes " + std::to_string(n) + " sha256 " +
+                          sink.output.substr(0, 64));
+  EXPECT_EQ(sink.output.substr(0, 64), app::pattern_sha256(n)) << sink.output;
+  const auto g = gso_counters(out);
+  EXPECT_GT(g[2], 0u) << out;
+  EXPECT_GT(g[3], g[2] * 1514) << "sent GSO frames average more than one MTU-sized frame";
+  EXPECT_GT(tshark_count(pcap(), "ip.src == 192.0.2.2 && frame.len > 1514"), 0);
+  std::printf(
+      "[ info ] offload: ustack source -> Linux: %llu bytes in %.2f s including start-up, "
+      "%llu TSO frames written (avg %llu bytes)\n",
+      static_cast<unsigned long long>(n), secs, static_cast<unsigned long long>(g[2]),
+      static_cast<unsigned long long>(g[2] ? g[3] / g[2] : 0));
+}
 // ---- impaired: kernel sockets of this test on the Linux side ----------------------------------
 
 void LinuxTcp::sink_test(const std::vector<std::string>& impair, double wall_limit_s,

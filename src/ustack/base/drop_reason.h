@@ -25,6 +25,7 @@ namespace ustack {
   X(kFaultInjected, "dropped by the fault injector")               \
   X(kDevIoError, "device read/write failed")                       \
   X(kNoCarrier, "no link attached (no carrier)")                   \
+  X(kBadOffload, "bad checksum/GSO offload metadata")              \
   /* link */                                                       \
   X(kOtherHost, "destination MAC is not ours (PACKET_OTHERHOST)")  \
   X(kUnknownEtherType, "no handler for EtherType")                 \

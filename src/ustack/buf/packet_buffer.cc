@@ -32,6 +32,11 @@ void PacketBuffer::reset(DataBlock* blk, uint32_t headroom) {
   data_ = tail_ = headroom;
   mac_ = network_ = transport_ = kNoOffset;
   hdr_released_ = false;
+  ip_summed = CsumState::kNone;
+  gso_type = GsoType::kNone;
+  gso_size = 0;
+  csum_start_ = 0;
+  csum_offset_ = 0;
   next_ = prev_ = nullptr;
   queued_ = false;
   ifindex = 0;
@@ -50,6 +55,7 @@ void PacketBuffer::copy_meta_from(const PacketBuffer& o) {
   network_ = o.network_;
   transport_ = o.transport_;
   copy_metadata_from(o);
+  copy_offload_from(o, 0);
   cb_ = o.cb_;
 }
 
@@ -171,6 +177,8 @@ Result<PacketPtr, BufError> PacketBuffer::copy_expand(size_t headroom) const {
   if (!c) return Err{BufError::kNoMemory};
   if (auto r = c->append(data()); !r) return Err{r.error()};
   c->copy_metadata_from(*this);
+  // Same bytes at a new place: the partial checksum's start moves with them.
+  c->copy_offload_from(*this, static_cast<int64_t>(c->data_) - data_);
   return c;
 }
 
@@ -181,6 +189,14 @@ void PacketBuffer::copy_metadata_from(const PacketBuffer& o) {
   mark = o.mark;
   timestamp = o.timestamp;
   trace_id = o.trace_id;
+}
+
+void PacketBuffer::copy_offload_from(const PacketBuffer& o, int64_t shift) {
+  ip_summed = o.ip_summed;
+  gso_type = o.gso_type;
+  gso_size = o.gso_size;
+  csum_start_ = static_cast<uint32_t>(o.csum_start_ + shift);
+  csum_offset_ = o.csum_offset_;
 }
 
 void PacketBuffer::release_header() {

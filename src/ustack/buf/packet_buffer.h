@@ -47,6 +47,17 @@ std::string_view buf_error_name(BufError e);
 // Packet classification by destination MAC, as Linux's skb->pkt_type.
 enum class PacketType : uint8_t { kHost, kBroadcast, kMulticast, kOtherHost, kOutgoing };
 
+// What is known about the transport checksum (Linux's skb->ip_summed).
+//   kNone         nothing: receive verifies it; transmit has finished it in software.
+//   kUnnecessary  receive: the device (or the kernel behind a vnet TAP) verified it.
+//   kPartial      transmit (and receive from a vnet TAP): the field at csum_start + csum_offset
+//                 holds only the pseudo-header sum; whoever sends it on finishes the sum over
+//                 [csum_start, tail) (a NETIF_F_HW_CSUM device, or skb_checksum_help).
+enum class CsumState : uint8_t { kNone, kUnnecessary, kPartial };
+
+// Generic segmentation offload type (skb_shinfo(skb)->gso_type).
+enum class GsoType : uint8_t { kNone, kTcpV4 };
+
 // The shared data area: the header is followed by `size` bytes (cf. skb->head + shinfo).
 struct DataBlock {
   BufferPool* pool;
@@ -138,11 +149,32 @@ class PacketBuffer {
   // Give this buffer a private copy of its bytes if it shares them.
   Result<void, BufError> unshare();
 
+  // ---- checksum offload and GSO (skb->ip_summed, csum_start/offset, skb_shinfo gso_*) ---
+  // CHECKSUM_PARTIAL: the checksum field `csum_offset` bytes after `start` (an offset from
+  // data(), the transport header) holds the pseudo-header sum; the rest is left to the device.
+  void set_csum_partial(size_t start, uint16_t csum_offset) {
+    ip_summed = CsumState::kPartial;
+    csum_start_ = data_ + static_cast<uint32_t>(start);
+    csum_offset_ = csum_offset;
+  }
+  // Offset of the checksummed area from data() (negative once pulled past), and of the field
+  // within it. Meaningful only while ip_summed == kPartial.
+  ptrdiff_t csum_start() const { return static_cast<ptrdiff_t>(csum_start_) - data_; }
+  uint16_t csum_offset() const { return csum_offset_; }
+  // skb_csum_unnecessary: the transport checksum need not be verified on receive.
+  bool csum_unnecessary() const { return ip_summed != CsumState::kNone; }
+  bool is_gso() const { return gso_size != 0; }
+  // (The fields are declared with the metadata below, where they fill alignment holes.)
+
   // ---- metadata -----------------------------------------------------------------------
   int ifindex = 0;        // device the packet arrived on / leaves by
   uint16_t protocol = 0;  // EtherType of the payload (skb->protocol)
   PacketType pkt_type = PacketType::kHost;
-  uint32_t mark = 0;      // netfilter mark
+  CsumState ip_summed = CsumState::kNone;
+  uint32_t mark = 0;  // netfilter mark
+  // GSO: this one buffer stands for segments of gso_size payload bytes each (an MSS); 0: not GSO.
+  uint16_t gso_size = 0;
+  GsoType gso_type = GsoType::kNone;
   Instant timestamp;      // RX: when the device received it
   uint64_t trace_id = 0;  // journey id (Telemetry::new_packet_id)
 
@@ -173,6 +205,7 @@ class PacketBuffer {
   }
   bool may_write_headers() const;
   void copy_meta_from(const PacketBuffer& o);
+  void copy_offload_from(const PacketBuffer& o, int64_t shift);
   void reset(DataBlock* blk, uint32_t headroom);
   uint32_t lowest_used() const;  // lowest offset holding bytes this buffer can see
 
@@ -183,11 +216,13 @@ class PacketBuffer {
   uint32_t network_ = kNoOffset;
   uint32_t transport_ = kNoOffset;
   bool hdr_released_ = false;
+  uint16_t csum_offset_ = 0;
   // Intrusive queue links (PacketQueue); a buffer sits in at most one queue.
   PacketBuffer* next_ = nullptr;
   PacketBuffer* prev_ = nullptr;
   bool queued_ = false;
   uint32_t queued_len_ = 0;  // len() when queued: keeps PacketQueue::bytes() exact
+  uint32_t csum_start_ = 0;  // from the block's start, like Linux's (from skb->head)
   alignas(std::max_align_t) std::array<unsigned char, kCbSize> cb_{};
 };
 

@@ -103,14 +103,17 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   PoolHandle dev_pool = BufferPool::create();
   std::vector<std::unique_ptr<dev::NetDevice>> devs;
   std::vector<dev::PcapCapture*> captures;
+  std::vector<const dev::TapDevice*> taps;
   std::vector<std::pair<std::string, dev::FaultInjector*>> injectors;
   for (size_t i = 0; i < cfg.taps.size(); ++i) {
     dev::DeviceConfig dc;
     dc.name = cfg.taps[i].name;
     dc.mac = derive_mac(cfg.seed, i);
     dc.mtu = cfg.taps[i].mtu.value_or(cfg.mtu);
-    auto tap = dev::TapDevice::open(dc, *dev_pool, cfg.taps[i].name);
+    auto tap = dev::TapDevice::open(dc, *dev_pool, cfg.taps[i].name, dev::TapDevice::kCloneDevice,
+                                    dev::TapOptions{.offload = cfg.tap_offload});
     if (!tap) return fail(err, fmt::format("--tap {}: {}", dc.name, tap.error().to_string()));
+    taps.push_back(tap->get());
     std::unique_ptr<dev::NetDevice> d = std::move(*tap);
     if (const Impairment* imp = impairment_for(cfg, dc.name)) {
       dev::FaultInjectorConfig fc = imp->cfg;
@@ -159,6 +162,7 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   }
   for (const auto& [name, fi] : injectors)
     ready += fmt::format(", impair {} {}", name, dev::format_fault_spec(fi->config()));
+  if (cfg.tap_offload) ready += ", tap offload";
   // 3. Routes (after the addresses: a gateway must be on a connected subnet).
   if (cfg.gateway) {
     if (auto r = stack.add_default_route(*cfg.gateway); !r)
@@ -280,6 +284,8 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
   if (echo) std::fputs(echo->format().c_str(), out);
   if (tcp_echo) std::fputs(tcp_echo->format().c_str(), out);
   if (tcp_sink) std::fputs(tcp_sink->format().c_str(), out);
+  for (const dev::TapDevice* t : taps)
+    std::fprintf(out, "%s\n", dev::format_tap_stats(t->name(), t->tap_stats()).c_str());
   for (const auto& [name, fi] : injectors) {
     std::fputs(fault_stats_line(name, "rx", fi->rx_fault_stats()).c_str(), out);
     std::fputs(fault_stats_line(name, "tx", fi->tx_fault_stats()).c_str(), out);

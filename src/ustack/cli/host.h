@@ -8,7 +8,7 @@
 //               [--trace LAYERS] [--quiet]
 //               [--tcp-echo PORT] [--tcp-sink PORT] [--tcp-source HOST:PORT:BYTES]
 //               [--tcp-backlog N] [--tcp-pause-accept] [--tcp-time-wait-ms N]
-//               [--impair [TAP:]SPEC ...] [--pcap-snaplen N]
+//               [--impair [TAP:]SPEC ...] [--pcap-snaplen N] [--tap-offload]
 //
 // Each --addr belongs to the --tap before it (one or more per tap); so does an --mtu given
 // after a --tap (an --mtu before the first --tap is every other tap's). Bad arguments print one
@@ -63,6 +63,9 @@ struct HostConfig {
   std::optional<wire::Ipv4Addr> gateway;  // default route
   std::vector<StaticRoute> routes;
   bool forward = false;
+  // --tap-offload: every TAP with IFF_VNET_HDR + TUNSETOFFLOAD (TSO/GSO frames up to 64 KiB,
+  // partial checksums; dev/tap.h). Off by default: plain MTU-sized frames, as before.
+  bool tap_offload = false;
   std::optional<uint16_t> udp_echo;
   std::string pcap;                // empty: no capture
   std::vector<std::string> rules;  // iptables-style lines, applied in order
@@ -103,6 +106,7 @@ class HostCommand {
   std::string gateway_;
   std::vector<std::string> routes_;
   bool forward_ = false;
+  bool tap_offload_ = false;
   int udp_echo_ = -1;
   std::string pcap_;
   std::vector<std::string> rules_;

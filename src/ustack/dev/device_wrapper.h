@@ -29,6 +29,7 @@ class DeviceWrapper : public NetDevice, private IrqHandler {
   void set_up(bool up) override { inner_->set_up(up); }
   int ifindex() const override { return inner_->ifindex(); }
   void set_ifindex(int ifindex) override { inner_->set_ifindex(ifindex); }
+  uint32_t features() const override { return inner_->features(); }
 
   XmitStatus xmit(Instant now, PacketPtr frame) override {
     return inner_->xmit(now, std::move(frame));

@@ -136,6 +136,7 @@ void FaultInjector::stage(Instant now, Dir d, PacketPtr frame, XmitStatus* statu
       return;
     }
     (*bytes)[byte] ^= static_cast<uint8_t>(1u << bit);
+    frame->ip_summed = CsumState::kNone;  // what the medium vouched for no longer holds
     ++s.stats.corrupted;
     tel_ref().trace(now, Layer::kDev, "fault_corrupt", frame->trace_id, [&] {
       return fmt::format("{} {} byte={} bit={}", name(), kDirName[d], byte, bit);

@@ -105,6 +105,11 @@ class FaultInjector final : public DeviceWrapper {
   size_t tx_held() const;
 
   void set_up(bool up) override;
+  // No offloads while TX corruption is on: a frame left with a partial checksum would get a
+  // valid checksum over the flipped bit from whoever finishes it, so the stack finishes
+  // checksums (and segments) before the injector instead. RX: a corrupted frame loses any
+  // "checksum verified/partial" state and is verified (and dropped) by the stack.
+  uint32_t features() const override { return cfg_.tx.corrupt > 0 ? 0 : inner().features(); }
   XmitStatus xmit(Instant now, PacketPtr frame) override;
   int poll(Instant now, int budget, RxSink& sink) override;
   Instant next_deadline() const override;

@@ -51,6 +51,17 @@ struct RingStats {
   uint64_t budget_exhausted = 0;    // polls that used their whole budget (stay scheduled)
 };
 
+// Offloads a device does for the stack (netdev_features_t, `ethtool -k`). None by default:
+// the stack then hands every device finished checksums and frames no longer than the MTU.
+enum NetdevFeature : uint32_t {
+  kNetifHwCsum = 1u << 0,  // NETIF_F_HW_CSUM: finishes CHECKSUM_PARTIAL checksums
+  kNetifTso = 1u << 1,     // NETIF_F_TSO: segments TCPv4 GSO frames (needs kNetifHwCsum)
+};
+
+// Largest GSO frame a device takes (netif_set_tso_max_size; GSO_MAX_SIZE for IPv4): the IP
+// datagram of a GSO frame is at most this long.
+inline constexpr uint32_t kGsoMaxSize = 65535;
+
 enum class XmitStatus : uint8_t {
   kQueued,   // accepted: in the qdisc or the TX ring
   kDropped,  // refused and freed; the reason was counted and traced
@@ -89,6 +100,9 @@ class NetDevice {
   virtual void set_up(bool up) = 0;
   virtual int ifindex() const = 0;
   virtual void set_ifindex(int ifindex) = 0;
+  // NetdevFeature bits (dev->features). A device that reports kNetifTso takes frames of up to
+  // kGsoMaxSize + Ethernet header whose is_gso() is set, and segments them itself.
+  virtual uint32_t features() const { return 0; }
 
   // ---- data path ------------------------------------------------------------------------
   // dev_queue_xmit: takes the frame (Ethernet header first) whatever the outcome.

@@ -55,7 +55,9 @@ XmitStatus RingDevice::xmit(Instant now, PacketPtr frame) {
   if (frame->trace_id == 0) frame->trace_id = tel_->new_packet_id();
   if (!up_) return drop_tx(now, std::move(frame), DropReason::kDevDown);
   if (frame->len() < 14) return drop_tx(now, std::move(frame), DropReason::kFrameTooShort);
-  if (frame->len() > max_frame_len(cfg_.mtu)) {
+  if (frame->len() > max_frame_len(cfg_.mtu) &&
+      !(frame->is_gso() && (features() & kNetifTso) != 0 &&
+        frame->len() <= max_frame_len(kGsoMaxSize))) {
     return drop_tx(now, std::move(frame), DropReason::kFrameTooLong);
   }
   if (qdisc_.size() >= cfg_.txqueuelen) {
@@ -126,7 +128,7 @@ void RingDevice::reclaim_tx(Instant now) {
 void RingDevice::refill_rx() {
   if (!up_) return;
   while (rx_.can_post()) {
-    PacketPtr b = pool_.alloc(cfg_.rx_headroom, max_frame_len(cfg_.mtu));
+    PacketPtr b = pool_.alloc(cfg_.rx_headroom, rx_buf_len());
     if (!b) {  // descriptors stay unposted; a later poll retries
       ++ring_stats_.rx_refill_failures;
       return;

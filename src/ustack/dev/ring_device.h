@@ -73,6 +73,9 @@ class RingDevice : public NetDevice {
   virtual void hw_tx(Instant now) = 0;
   // Polled media (TAP) pull frames into posted RX descriptors here; pushing media do nothing.
   virtual void hw_rx(Instant /*now*/) {}
+  // Bytes each posted RX buffer must hold: the largest frame the medium may deliver (larger
+  // than the MTU allows when the medium delivers GSO super-frames).
+  virtual size_t rx_buf_len() const { return max_frame_len(cfg_.mtu); }
 
   // ---- helpers for the hardware side ----
   DescRing& tx_ring_hw() { return tx_; }

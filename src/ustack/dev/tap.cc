@@ -5,15 +5,18 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
 
+#include "ustack/dev/virtio_net.h"
 #include "ustack/wire/ethernet.h"
 
 namespace ustack::dev {
@@ -110,6 +113,16 @@ std::string_view tap_errc_name(TapErrc c) {
   return "?";
 }
 
+std::string format_tap_stats(std::string_view name, const TapStats& s) {
+  return fmt::format(
+      "tap {} reads {} reads_empty {} writes {} writes_busy {} rx_io_errors {} tx_io_errors {} "
+      "rx_gso_frames {} rx_gso_bytes {} tx_gso_frames {} tx_gso_bytes {} rx_csum_partial {} "
+      "tx_csum_partial {} rx_vnet_errors {}",
+      name, s.reads, s.reads_empty, s.writes, s.writes_busy, s.rx_io_errors, s.tx_io_errors,
+      s.rx_gso_frames, s.rx_gso_bytes, s.tx_gso_frames, s.tx_gso_bytes, s.rx_csum_partial,
+      s.tx_csum_partial, s.rx_vnet_errors);
+}
+
 std::string TapError::to_string() const {
   if (sys_errno == 0) return fmt::format("cannot open TAP: {}", errc_text(code));
   return fmt::format("cannot open TAP: {} (errno {}: {})", errc_text(code), sys_errno,
@@ -118,7 +131,8 @@ std::string TapError::to_string() const {
 
 Result<std::unique_ptr<TapDevice>, TapError> TapDevice::open(DeviceConfig cfg, BufferPool& pool,
                                                              std::string ifname,
-                                                             std::string clone_device) {
+                                                             std::string clone_device,
+                                                             TapOptions opts) {
   if (!valid_ifname(ifname)) return Err{TapError{TapErrc::kInvalidName, EINVAL}};
   const int fd = ::open(clone_device.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -126,17 +140,33 @@ Result<std::unique_ptr<TapDevice>, TapError> TapDevice::open(DeviceConfig cfg, B
     return Err{TapError{classify_open_errno(err), err}};
   }
   ifreq ifr{};
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;  // no IFF_VNET_HDR: finished checksums, no GSO
+  // Without IFF_VNET_HDR: finished checksums, no GSO. With it: see TapOptions::offload.
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (opts.offload ? IFF_VNET_HDR : 0);
   std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());  // size < IFNAMSIZ: checked
   if (::ioctl(fd, TUNSETIFF, &ifr) < 0) {
     const int err = errno;
     ::close(fd);
     return Err{TapError{classify_setiff_errno(err, ifname), err}};
   }
+  if (opts.offload) {
+    // The 10-byte struct virtio_net_hdr, little-endian (TUNSETVNETLE; on a little-endian host
+    // the legacy byte order is that already, so an old kernel without it is fine), and the
+    // offloads we accept from the kernel: partial checksums and TCPv4 GSO frames.
+    int sz = static_cast<int>(VirtioNetHdr::kLen);
+    int le = 1;
+    unsigned off = TUN_F_CSUM | TUN_F_TSO4;
+    (void)::ioctl(fd, TUNSETVNETLE, &le);
+    if (::ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ::ioctl(fd, TUNSETOFFLOAD, off) < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Err{TapError{TapErrc::kSystem, err}};
+    }
+  }
   // TUNSETIFF wrote back the kernel's name ("tap0" for "", "utap3" for "utap%d").
   std::string kname(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
   auto dev = std::unique_ptr<TapDevice>(
       new TapDevice(std::move(cfg), pool, fd, std::move(kname), /*is_tap=*/true));
+  dev->vnet_ = opts.offload;
   // The kernel side's MAC, read now: SIOCGIFHWADDR on a tun fd looks the interface up by name
   // in the opener's namespace, which is wrong once the interface has moved to another one.
   ifreq hw{};
@@ -149,14 +179,16 @@ Result<std::unique_ptr<TapDevice>, TapError> TapDevice::open(DeviceConfig cfg, B
 }
 
 std::unique_ptr<TapDevice> TapDevice::adopt(DeviceConfig cfg, BufferPool& pool, int fd,
-                                            std::string kernel_ifname) {
+                                            std::string kernel_ifname, TapOptions opts) {
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);
   ifreq ifr{};
   const bool is_tap = ::ioctl(fd, TUNGETIFF, &ifr) == 0;
-  return std::unique_ptr<TapDevice>(
+  auto dev = std::unique_ptr<TapDevice>(
       new TapDevice(std::move(cfg), pool, fd, std::move(kernel_ifname), is_tap));
+  dev->vnet_ = opts.offload;
+  return dev;
 }
 
 TapDevice::TapDevice(DeviceConfig cfg, BufferPool& pool, int fd, std::string kernel_ifname,
@@ -190,8 +222,27 @@ void TapDevice::hw_tx(Instant now) {
   while (Descriptor* d = tx_ring_hw().hw_peek()) {
     const std::span<const uint8_t> f = d->buf->data();
     ++tap_stats_.writes;
-    const ssize_t n = ::write(fd_, f.data(), f.size());
-    if (n == static_cast<ssize_t>(f.size())) {
+    ssize_t n;
+    size_t want = f.size();
+    VirtioNetHdr vh;
+    if (vnet_) {
+      // The offload state goes in front (writev: the frame is not moved to make room).
+      vh = vnet_hdr_from_skb(*d->buf);
+      std::array<uint8_t, VirtioNetHdr::kLen> hb{};
+      vh.emit(hb);
+      std::array<iovec, 2> iov{iovec{hb.data(), hb.size()},
+                               iovec{const_cast<uint8_t*>(f.data()), f.size()}};
+      want += hb.size();
+      n = ::writev(fd_, iov.data(), 2);
+    } else {
+      n = ::write(fd_, f.data(), f.size());
+    }
+    if (n == static_cast<ssize_t>(want)) {
+      if (vh.gso_type != kVirtioNetHdrGsoNone) {
+        ++tap_stats_.tx_gso_frames;
+        tap_stats_.tx_gso_bytes += f.size();
+      }
+      if ((vh.flags & kVirtioNetHdrFNeedsCsum) != 0) ++tap_stats_.tx_csum_partial;
       tx_hw_finish(now, true);
       finished = true;
       continue;
@@ -223,7 +274,7 @@ void TapDevice::hw_tx(Instant now) {
 // posted count (not by frames received) keeps a medium that keeps failing, or returning empty
 // reads, from spinning here.
 void TapDevice::hw_rx(Instant now) {
-  const size_t max_len = max_frame_len(mtu());
+  const size_t max_len = rx_buf_len();
   for (uint32_t tries = rx_ring().hw_count(); tries > 0; --tries) {
     PacketBuffer* b = rx_hw_buffer();
     if (b == nullptr) return;  // down, or no descriptor posted
@@ -234,7 +285,16 @@ void TapDevice::hw_rx(Instant now) {
     auto dst = b->put(room);
     if (!dst) return;  // a zero-tailroom buffer cannot happen (posted at max_len)
     ++tap_stats_.reads;
-    const ssize_t n = ::read(fd_, dst->data(), room);
+    std::array<uint8_t, VirtioNetHdr::kLen> hb{};
+    ssize_t n;
+    if (vnet_) {
+      std::array<iovec, 2> iov{iovec{hb.data(), hb.size()}, iovec{dst->data(), room}};
+      n = ::readv(fd_, iov.data(), 2);
+      if (n >= 0)
+        n = n >= static_cast<ssize_t>(hb.size()) ? n - static_cast<ssize_t>(hb.size()) : 0;
+    } else {
+      n = ::read(fd_, dst->data(), room);
+    }
     if (n < 0) {
       const int err = errno;
       (void)b->trim(0);  // the descriptor stays posted and empty
@@ -259,6 +319,21 @@ void TapDevice::hw_rx(Instant now) {
       (void)b->trim(0);
       rx_hw_error(now, DropReason::kFrameTooLong, len);
       continue;
+    }
+    if (vnet_) {
+      (void)b->trim(len);
+      const VirtioNetHdr vh = VirtioNetHdr::parse(hb);
+      if (!vnet_hdr_to_skb(vh, *b)) {
+        (void)b->trim(0);
+        ++tap_stats_.rx_vnet_errors;
+        rx_hw_error(now, DropReason::kBadOffload, len);
+        continue;
+      }
+      if (b->is_gso()) {
+        ++tap_stats_.rx_gso_frames;
+        tap_stats_.rx_gso_bytes += len;
+      }
+      if (b->ip_summed == CsumState::kPartial) ++tap_stats_.rx_csum_partial;
     }
     rx_hw_commit(now, static_cast<uint32_t>(len));
   }

@@ -11,6 +11,19 @@
 // whole Ethernet frame (no FCS), with checksums finished and no bigger than the interface MTU
 // (no GSO/TSO super-frames), and every write() injects exactly one frame.
 //
+// Offload (TapOptions::offload): opened with IFF_VNET_HDR too, and TUNSETOFFLOAD(TUN_F_CSUM |
+// TUN_F_TSO4) tells the kernel that we take partial checksums and TCPv4 super-frames. Every
+// read() and write() then starts with a 10-byte virtio_net_hdr (dev/virtio_net.h) and moves a
+// frame of up to 64 KiB: the kernel's TCP sends us one GSO frame where it would send ~45
+// segments, and takes ours whole (its TCP receives them without segmenting: GRO for free). The
+// device reports features() kNetifHwCsum | kNetifTso, so TCP builds TSO frames for routes
+// through it with partial checksums (tcp_output.cc); frames for a plain device are segmented
+// and checksummed in software before they reach it (link output, dev/gso.h). Received frames
+// carry the header's state: NEEDS_CSUM -> CsumState::kPartial, DATA_VALID -> kUnnecessary (no
+// checksum verification), GSO TCPV4 -> gso_size (one large segment up the stack). RX buffers
+// are then 64 KiB blocks (rx_buf_len()). Like tcpdump on a TSO NIC, a PcapCapture around the
+// device records the big frames (with their unfinished checksums).
+//
 // The medium is polled: the kernel never writes into our buffers, so the RX "DMA" happens in
 // hw_rx() during the NAPI poll, reading straight into the posted RX descriptors' buffers (zero
 // copy). TX writes each TX descriptor's frame from its buffer, also without a copy.
@@ -72,6 +85,10 @@ struct TapError {
   bool operator==(const TapError&) const = default;
 };
 
+struct TapOptions {
+  bool offload = false;  // IFF_VNET_HDR + TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4)
+};
+
 // What the driver did at the syscall level (to measure syscalls per frame).
 struct TapStats {
   uint64_t reads = 0;        // read() calls, successful or not
@@ -81,7 +98,17 @@ struct TapStats {
   uint64_t rx_io_errors = 0;
   uint64_t tx_io_errors = 0;
   int last_errno = 0;  // the most recent unexpected errno (0 if none)
+  // With offload: frames read/written as GSO super-frames, and their bytes (frame lengths);
+  // frames with a partial checksum each way; received frames whose header was refused.
+  uint64_t rx_gso_frames = 0;
+  uint64_t rx_gso_bytes = 0;
+  uint64_t tx_gso_frames = 0;
+  uint64_t tx_gso_bytes = 0;
+  uint64_t rx_csum_partial = 0;
+  uint64_t tx_csum_partial = 0;
+  uint64_t rx_vnet_errors = 0;
 };
+std::string format_tap_stats(std::string_view name, const TapStats& s);  // one line
 
 class TapDevice final : public RingDevice {
  public:
@@ -93,13 +120,15 @@ class TapDevice final : public RingDevice {
   // The fd is opened O_RDWR | O_NONBLOCK | O_CLOEXEC. `clone_device` exists for tests.
   static Result<std::unique_ptr<TapDevice>, TapError> open(DeviceConfig cfg, BufferPool& pool,
                                                            std::string ifname = "",
-                                                           std::string clone_device = kCloneDevice);
+                                                           std::string clone_device = kCloneDevice,
+                                                           TapOptions opts = {});
 
   // Wraps a descriptor that already speaks the TAP protocol (one frame per read and write):
   // a TAP fd received from a privileged helper over SCM_RIGHTS, or, in tests, one end of a
-  // SOCK_SEQPACKET socketpair. Takes ownership; makes it non-blocking.
+  // SOCK_SEQPACKET socketpair. Takes ownership; makes it non-blocking. With opts.offload the fd
+  // must already speak the vnet-header protocol (no ioctl is made).
   static std::unique_ptr<TapDevice> adopt(DeviceConfig cfg, BufferPool& pool, int fd,
-                                          std::string kernel_ifname);
+                                          std::string kernel_ifname, TapOptions opts = {});
 
   ~TapDevice() override;  // closes the fd: a non-persistent TAP interface disappears
 
@@ -116,10 +145,15 @@ class TapDevice final : public RingDevice {
   bool medium_gone() const { return gone_; }
   void set_up(bool up) override;
   const TapStats& tap_stats() const { return tap_stats_; }
+  bool offload() const { return vnet_; }
+  uint32_t features() const override { return vnet_ ? kNetifHwCsum | kNetifTso : 0; }
 
  protected:
   void hw_tx(Instant now) override;
   void hw_rx(Instant now) override;
+  size_t rx_buf_len() const override {
+    return vnet_ ? max_frame_len(kGsoMaxSize) : RingDevice::rx_buf_len();
+  }
 
  private:
   TapDevice(DeviceConfig cfg, BufferPool& pool, int fd, std::string kernel_ifname, bool is_tap);
@@ -128,7 +162,8 @@ class TapDevice final : public RingDevice {
   int fd_;
   std::string kernel_ifname_;
   std::optional<wire::MacAddr> kernel_mac_;
-  bool is_tap_;  // false for adopted fds that are not TAP (no TAP ioctls)
+  bool is_tap_;        // false for adopted fds that are not TAP (no TAP ioctls)
+  bool vnet_ = false;  // every read/write starts with a virtio_net_hdr
   bool tx_blocked_ = false;
   bool gone_ = false;
   TapStats tap_stats_;

@@ -134,9 +134,14 @@ struct RouteInfo {
   RouteType type = RouteType::kUnicast;
   int ifindex = 0;  // 0: local (loopback)
   wire::Ipv4Addr next_hop;
-  wire::Ipv4Addr src;  // the source address to use
-  uint32_t mtu = 0;    // path MTU (device MTU, or lower from an ICMP fragmentation needed)
+  wire::Ipv4Addr src;     // the source address to use
+  uint32_t mtu = 0;       // path MTU (device MTU, or lower from an ICMP fragmentation needed)
+  uint32_t features = 0;  // the output device's dev::NetdevFeature bits (TSO, checksum)
 };
+
+// The longest datagram `pkt` (data() = IPv4 header) puts on the wire: its length, or for a GSO
+// packet the length of one segment (skb_gso_network_seglen), which is what must fit the MTU.
+size_t ip_wire_len(const PacketBuffer& pkt);
 
 class Ipv4Layer final : public link::EtherHandler {
  public:

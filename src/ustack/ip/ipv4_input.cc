@@ -270,7 +270,7 @@ void Ipv4Layer::forward(Instant now, link::Interface& in, PacketPtr pkt) {
   // carrying the next-hop MTU, and drop. Checked before the TTL write so the quote shows the
   // datagram as it arrived.
   uint32_t mtu = out->mtu();
-  if (pkt->len() > mtu && df) {
+  if (ip_wire_len(*pkt) > mtu && df) {
     ++frag_stats_.frag_fails;
     tel_.drop(now, Layer::kIp, DropReason::kFragNeeded, id,
               [&] { return fmt::format("len {} > mtu {} with DF", pkt->len(), mtu); });

@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "ustack/base/assert.h"
+#include "ustack/dev/gso.h"
 #include "ustack/ip/ipv4.h"
 #include "ustack/wire/ipv4.h"
 
@@ -50,6 +51,16 @@ int ip_error_errno(IpError e) {
       return EADDRNOTAVAIL;
   }
   return EINVAL;
+}
+
+size_t ip_wire_len(const PacketBuffer& pkt) {
+  if (!pkt.is_gso()) [[likely]]
+    return pkt.len();
+  const auto d = pkt.data();
+  const size_t ihl = d.empty() ? 0 : size_t{d[0] & 0x0fu} * 4;
+  if (ihl < wire::kIpv4MinHeaderLen || ihl + 20 > d.size()) return pkt.len();
+  const size_t hlen = ihl + static_cast<size_t>(d[ihl + 12] >> 4) * 4;
+  return std::min(pkt.len(), hlen + pkt.gso_size);
 }
 
 std::optional<uint32_t> Ipv4Layer::pmtu(Instant now, Ipv4Addr dst) const {
@@ -121,6 +132,7 @@ Result<RouteInfo, IpError> Ipv4Layer::route_output(Instant now, Ipv4Addr dst, in
     if (s) ri.src = *s;
   }
   ri.mtu = out->mtu();
+  ri.features = out->dev().features();
   if (auto p = pmtu(now, dst)) ri.mtu = std::min(ri.mtu, *p);
   return ri;
 }
@@ -141,8 +153,15 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
               [&] { return std::string("no source address"); });
     return Err{IpError::kNoAddress};
   }
-  size_t total = pkt->len() + wire::kIpv4MinHeaderLen;
-  if (total > 0xffff || (a.dont_frag && total > route->mtu)) {
+  const size_t total = pkt->len() + wire::kIpv4MinHeaderLen;
+  // A GSO packet goes out as segments: each of them must fit (and the whole in 16 bits).
+  const size_t wire_len =
+      pkt->is_gso() && pkt->len() > 12
+          ? std::min<size_t>(total, wire::kIpv4MinHeaderLen +
+                                        static_cast<size_t>(pkt->data()[12] >> 4) * 4 +
+                                        pkt->gso_size)
+          : total;
+  if (total > 0xffff || (a.dont_frag && wire_len > route->mtu)) {
     ++stats_.out_discards;
     return Err{IpError::kMsgSize};
   }
@@ -206,8 +225,25 @@ Result<void, IpError> Ipv4Layer::output(Instant now, PacketPtr pkt, const OutArg
 void Ipv4Layer::finish_output(Instant now, link::Interface& out, Ipv4Addr next_hop, uint32_t mtu,
                               PacketPtr pkt, std::string_view in_name) {
   if (!run_hook(now, filter::Hook::kPostRouting, in_name, out.name(), pkt)) return;
-  if (pkt->len() <= mtu) [[likely]] {
+  if (ip_wire_len(*pkt) <= mtu) [[likely]] {  // GSO: its segments fit (ip_finish_output_gso)
     xmit_one(now, out, next_hop, std::move(pkt));
+    return;
+  }
+  if (pkt->ip_summed == CsumState::kPartial && !pkt->is_gso()) {
+    // Fragments cannot carry a partial checksum: finish it first.
+    if (auto r = dev::skb_checksum_help(*pkt); !r) {
+      ++stats_.out_discards;
+      tel_.drop(now, Layer::kIp, DropReason::kBadOffload, pkt->trace_id);
+      return;
+    }
+  }
+  if (pkt->is_gso()) {
+    // Segments that do not fit (a forwarded GSO packet without DF onto a smaller MTU): rare
+    // enough not to deserve a software segment-then-fragment path.
+    ++stats_.out_discards;
+    tel_.drop(now, Layer::kIp, DropReason::kBadOffload, pkt->trace_id, [&] {
+      return fmt::format("offloaded packet of {} bytes for mtu {}", pkt->len(), mtu);
+    });
     return;
   }
   uint64_t id = pkt->trace_id;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "ustack/base/assert.h"
+#include "ustack/dev/gso.h"
 
 namespace ustack::link {
 
@@ -115,7 +116,48 @@ bool LinkLayer::output(Instant now, Interface& iface, wire::MacAddr dst, wire::E
     return fmt::format("{} {} > {} type 0x{:04x} len {}", iface.name(), iface.mac().to_string(),
                        dst.to_string(), wire::to_u16(type), pkt->len());
   });
-  return iface.dev().xmit(now, std::move(pkt)) == dev::XmitStatus::kQueued;
+  dev::NetDevice& dev = iface.dev();
+  if ((pkt->is_gso() || pkt->ip_summed == CsumState::kPartial) &&
+      (dev.features() & (dev::kNetifTso | dev::kNetifHwCsum)) !=
+          (dev::kNetifTso | dev::kNetifHwCsum)) [[unlikely]]
+    return validate_xmit(now, dev, std::move(pkt));
+  return dev.xmit(now, std::move(pkt)) == dev::XmitStatus::kQueued;
+}
+
+// validate_xmit_skb: what the device cannot do for this frame is done here, in software,
+// before the device (and any capture tap on it) sees it: a GSO frame is cut into MSS-sized
+// segments (skb_gso_segment) if the device has no TSO, a partial checksum is finished
+// (skb_checksum_help) if it has no checksum offload.
+bool LinkLayer::validate_xmit(Instant now, dev::NetDevice& dev, PacketPtr pkt) {
+  const uint32_t f = dev.features();
+  if (pkt->is_gso() && (f & dev::kNetifTso) == 0) {
+    PacketQueue segs;
+    if (auto r = dev::skb_gso_segment(*pkt, pkt->pool(), BufferPool::kDefaultHeadroom, segs); !r) {
+      tel_.drop(
+          now, Layer::kLink,
+          r.error() == dev::GsoError::kNoMemory ? DropReason::kNoBuffer : DropReason::kBadOffload,
+          pkt->trace_id, [&] { return fmt::format("{} gso segment", dev.name()); });
+      return false;
+    }
+    tel_.trace(now, Layer::kLink, "gso_segment", pkt->trace_id, [&] {
+      return fmt::format("{} len {} gso_size {} into {}", dev.name(), pkt->len(), pkt->gso_size,
+                         segs.size());
+    });
+    bool ok = true;
+    while (PacketPtr s = segs.pop_front())
+      ok = dev.xmit(now, std::move(s)) == dev::XmitStatus::kQueued && ok;
+    return ok;
+  }
+  if (pkt->ip_summed == CsumState::kPartial && (f & dev::kNetifHwCsum) == 0) {
+    if (auto r = dev::skb_checksum_help(*pkt); !r) {
+      tel_.drop(
+          now, Layer::kLink,
+          r.error() == dev::GsoError::kNoMemory ? DropReason::kNoBuffer : DropReason::kBadOffload,
+          pkt->trace_id, [&] { return fmt::format("{} checksum help", dev.name()); });
+      return false;
+    }
+  }
+  return dev.xmit(now, std::move(pkt)) == dev::XmitStatus::kQueued;
 }
 
 }  // namespace ustack::link

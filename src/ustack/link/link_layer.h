@@ -49,6 +49,7 @@ class LinkLayer final : public dev::RxSink {
               PacketPtr pkt);
 
  private:
+  bool validate_xmit(Instant now, dev::NetDevice& dev, PacketPtr pkt);
   struct Slot {
     uint16_t type = 0;
     EtherHandler* h = nullptr;

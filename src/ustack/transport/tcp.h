@@ -276,7 +276,8 @@ class TcpSocket {
   void retransmit_all_unacked(Instant now);  // after a PMTU drop
   void pmtu_event(Instant now, uint16_t mtu);
   void cleanup_rbuf(Instant now);
-  uint32_t size_goal() const { return mss_cache_; }
+  uint32_t size_goal() const;  // bytes per write-queue skb: the MSS, or a TSO frame's payload
+  PacketBuffer* split_skb(PacketBuffer& skb, uint32_t len);  // tso_fragment, copying the less
   // ---- tcp_timer.cc
   void arm_rto(Instant now);
   void arm_persist(Instant now);
@@ -364,6 +365,7 @@ class TcpSocket {
   bool push_pending_ = false;   // TCP_NODELAY was set: push queued data at the next poll
   uint32_t wakeup_gen_ = 0;     // bumped by set_wakeup (a callback may replace itself)
   bool bind_explicit_ = false;  // bind() chose the port (connect() may not share it)
+  bool tso_ = false;            // the route's device does TSO and checksum offload (sk_can_gso)
   // Layer bookkeeping: intrusive list of all sockets.
   TcpSocket* prev_ = nullptr;
   TcpSocket* next_ = nullptr;
@@ -450,8 +452,11 @@ class TcpLayer final : public ip::L4Handler {
   // tcp_v4_send_reset: the RST answering `seg` (RFC 9293 §3.10.7.1).
   void send_reset(Instant now, const TcpSocket::Segment& seg);
   // Pushes header + options in front of `pkt` (data() = payload) and hands it to IP.
+  // `csum_partial`: leave the checksum to the device (CHECKSUM_PARTIAL; the route's device has
+  // checksum offload).
   Result<void, ip::IpError> output(Instant now, PacketPtr pkt, const wire::TcpRepr& h,
-                                   wire::Ipv4Addr src, wire::Ipv4Addr dst, uint64_t trace_id);
+                                   wire::Ipv4Addr src, wire::Ipv4Addr dst, uint64_t trace_id,
+                                   bool csum_partial = false);
 
   ip::Ipv4Layer& ip_;
   BufferPool& pool_;

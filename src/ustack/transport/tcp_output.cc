@@ -8,6 +8,7 @@
 
 #include "ustack/base/assert.h"
 #include "ustack/base/checksum.h"
+#include "ustack/dev/net_device.h"
 #include "ustack/transport/tcp_internal.h"
 
 namespace ustack::transport {
@@ -24,13 +25,22 @@ constexpr uint8_t kTcpProto = 6;
 
 Result<void, ip::IpError> TcpLayer::output(Instant now, PacketPtr pkt, const wire::TcpRepr& h,
                                            wire::Ipv4Addr src, wire::Ipv4Addr dst,
-                                           uint64_t trace_id) {
+                                           uint64_t trace_id, bool csum_partial) {
   const size_t hlen = h.header_len();
   const auto payload = pkt->data();
   const size_t plen = payload.size();
   auto hdr = pkt->push(hlen);
   if (!hdr) return Err{ip::IpError::kNoBuffer};
-  h.emit_header(*hdr, pkt->data().subspan(hlen), wire::Ipv4Pseudo{src, dst});
+  const wire::Ipv4Pseudo ph{src, dst};
+  if (csum_partial) {
+    // CHECKSUM_PARTIAL (tcp_v4_send_check): the field holds the pseudo-header sum and the
+    // device sums the segment over it; the payload is never read here.
+    h.emit_header(*hdr, {}, ph, uint16_t{0});
+    store_be16(*hdr, 16, ph.sum(wire::IpProto::kTcp, static_cast<uint16_t>(hlen + plen)));
+    pkt->set_csum_partial(0, 16);
+  } else {
+    h.emit_header(*hdr, pkt->data().subspan(hlen), ph);
+  }
   pkt->set_transport_header();
   pkt->trace_id = trace_id;
   tel_.trace(now, Layer::kTcp, "tcp_transmit_skb", trace_id, [&] {
@@ -184,12 +194,45 @@ bool TcpSocket::fragment_skb(PacketBuffer& skb, uint32_t len) {
   return true;
 }
 
+// tcp_tso_autosize without pacing: as many whole MSS as a 64 KiB IP datagram holds (with
+// room for the largest TCP header), when the route's device segments them itself.
+uint32_t TcpSocket::size_goal() const {
+  if (!tso_) return mss_cache_;
+  constexpr uint32_t kRoom = dev::kGsoMaxSize - kTcpIpHeaders - 40;
+  return std::max(mss_cache_, kRoom / mss_cache_ * mss_cache_);
+}
+
+// tso_fragment: cut `skb` after `len` payload octets and return the head part. The smaller
+// side is copied into a new skb (tcp_fragment copies the tail; for a 64 KiB TSO skb cut at one
+// MSS that would copy 63 KiB): a short head is copied in front and pulled off the original.
+PacketBuffer* TcpSocket::split_skb(PacketBuffer& skb, uint32_t len) {
+  USTACK_ASSERT(len > 0 && len < skb.len(), "split inside the payload");
+  if (len * 2 > skb.len() || skb_cb(skb).syn) return fragment_skb(skb, len) ? &skb : nullptr;
+  PacketPtr n = alloc_skb(len);
+  if (!n || !n->append(skb.data().first(len)).ok()) return nullptr;
+  SkbCb& a = skb_cb(skb);
+  SkbCb& h = skb_cb(*n);
+  h = a;
+  h.fin = false;
+  h.end_seq = a.seq + len;
+  a.seq = h.end_seq;
+  (void)skb.pull(len);
+  PacketBuffer* head = n.get();
+  write_q_.insert_before(&skb, std::move(n));
+  if (send_head_ == &skb) send_head_ = head;
+  return head;
+}
+
 // ---- tcp_transmit_skb
 // ------------------------------------------------------------------------------
 
 // Sends a clone of a write-queue skb with a fresh header; the skb stays queued until ACKed.
 bool TcpSocket::xmit_skb(Instant now, PacketBuffer& skb, bool retrans) {
   SkbCb& cb = skb_cb(skb);
+  // __skb_header_release (tcp_queue_skb): the queued skb never writes headers, so the clone
+  // may push its headers into the shared headroom instead of copying the whole payload
+  // (64 KiB for a TSO skb). A second clone in flight at once still gets a copy.
+  skb.release_header();
   PacketPtr c = skb.clone();
   wire::TcpRepr h;
   h.src_port = t_.lport;
@@ -214,22 +257,33 @@ bool TcpSocket::xmit_skb(Instant now, PacketBuffer& skb, bool retrans) {
     h.window = select_window();
   }
   fill_options(h.options, h.flags, now);
-  // SACK blocks must not push the segment past the path MTU (tcp_current_mss).
-  while (!h.options.sack.empty() && kTcpIpHeaders + h.options.len() + skb.len() > pmtu_)
+  // SACK blocks must not push a segment past the path MTU (tcp_current_mss); a TSO skb's
+  // segments carry mss_cache_ bytes each.
+  const bool gso = tso_ && skb.len() > mss_cache_;
+  const size_t seg_len = gso ? mss_cache_ : skb.len();
+  while (!h.options.sack.empty() && kTcpIpHeaders + h.options.len() + seg_len > pmtu_)
     h.options.sack.truncate(h.options.sack.size() - 1);
+  // tcp_skb_pcount: the segments this skb becomes on the wire.
+  const uint32_t pcount =
+      gso ? static_cast<uint32_t>((skb.len() + mss_cache_ - 1) / mss_cache_) : 1;
+  if (gso) {
+    c->gso_type = GsoType::kTcpV4;
+    c->gso_size = static_cast<uint16_t>(mss_cache_);
+  }
   if (retrans) {
-    ++layer_.mib_.retrans_segs;
-    ++stats_.total_retrans;
+    layer_.mib_.retrans_segs += pcount;
+    stats_.total_retrans += pcount;
     stats_.bytes_retrans += skb.len();
   } else {
-    ++layer_.mib_.out_segs;
+    layer_.mib_.out_segs += pcount;
     stats_.bytes_sent += skb.len();
   }
-  ++stats_.segs_out;
+  stats_.segs_out += pcount;
   cb.tx_count = static_cast<uint8_t>(std::min(cb.tx_count + 1, 255));
   cb.sent_ns = now.nanos();
   if (h.flags.ack()) ack_sent(now);
-  auto r = layer_.output(now, std::move(c), h, t_.laddr, t_.raddr, layer_.tel_.new_packet_id());
+  auto r =
+      layer_.output(now, std::move(c), h, t_.laddr, t_.raddr, layer_.tel_.new_packet_id(), tso_);
   if (!r && r.error() == ip::IpError::kMsgSize) {
     // The route's MTU shrank under us (a PMTU entry, a device MTU change): resegment.
     auto route = layer_.ip_.route_output(now, t_.raddr);
@@ -261,7 +315,8 @@ bool TcpSocket::send_control(Instant now, TcpFlags flags, SeqNum seq) {
   ++stats_.segs_out;
   if (flags.rst()) ++layer_.mib_.out_rsts;
   if (flags.ack()) ack_sent(now);
-  (void)layer_.output(now, std::move(pkt), h, t_.laddr, t_.raddr, layer_.tel_.new_packet_id());
+  (void)layer_.output(now, std::move(pkt), h, t_.laddr, t_.raddr, layer_.tel_.new_packet_id(),
+                      tso_);
   return true;
 }
 
@@ -360,9 +415,8 @@ void TcpSocket::write_xmit(Instant now) {
   bool sent = false;
   while (send_head_ != nullptr) {
     PacketBuffer& skb = *send_head_;
-    if (skb.len() > mss_cache_ && !fragment_skb(skb, mss_cache_)) break;
-    SkbCb& cb = skb_cb(skb);
-    const uint32_t len = static_cast<uint32_t>(skb.len());
+    const uint32_t goal = size_goal();
+    if (skb.len() > goal && split_skb(skb, goal) == nullptr) break;
     const uint32_t in_flight = snd_.nxt - snd_.una;
     // RFC 5681 §3.1: never more than cwnd in flight (one segment always fits an empty pipe).
     // RFC 3042 Limited Transmit (RFC 5681 §3.2 SHOULD): each of the first two duplicate ACKs
@@ -370,6 +424,25 @@ void TcpSocket::write_xmit(Instant now) {
     // duplicate ACKs fast retransmit needs instead of ending in a timeout.
     uint32_t cwnd = cc_->cwnd();
     if (rec_.state() == CaState::kDisorder) cwnd += std::min(rec_.dupacks(), 2u) * mss_cache_;
+    if (send_head_->len() > mss_cache_) {
+      // A TSO skb: send as much of it as cwnd and the window allow, in whole MSS
+      // (tcp_mss_split_point). tcp_tso_should_defer: with data in flight, ACKs are on their way
+      // and will open more room; wait for them rather than send a small frame, unless a third
+      // of the window is free already.
+      const SkbCb& c0 = skb_cb(*send_head_);
+      const uint32_t cwnd_room = cwnd > in_flight ? cwnd - in_flight : 0;
+      const SeqNum wnd_end = snd_.una + snd_.wnd;
+      const uint32_t wnd_room = wnd_end > SeqNum{c0.seq} ? wnd_end - SeqNum{c0.seq} : 0;
+      const uint32_t room = std::min(cwnd_room, wnd_room);
+      if (room < send_head_->len()) {
+        if (in_flight > 0 && room < std::min(cwnd, snd_.wnd) / 3) break;
+        const uint32_t cut = std::max(room / mss_cache_, 1u) * mss_cache_;
+        if (cut < send_head_->len() && split_skb(*send_head_, cut) == nullptr) break;
+      }
+    }
+    PacketBuffer& seg = *send_head_;
+    SkbCb& cb = skb_cb(seg);
+    const uint32_t len = static_cast<uint32_t>(seg.len());
     if (in_flight > 0 && in_flight + len > cwnd) break;
     // RFC 9293 §3.8.6.2.1 / MUST-?: stay inside the offered window; sender SWS avoidance
     // sends a partial segment only if it is at least half the largest window ever offered.
@@ -377,7 +450,7 @@ void TcpSocket::write_xmit(Instant now) {
     if (SeqNum{cb.end_seq} > wnd_end) {
       const uint32_t avail = wnd_end > SeqNum{cb.seq} ? wnd_end - SeqNum{cb.seq} : 0;
       if (avail > 0 && avail < len && avail >= snd_.max_wnd / 2) {
-        if (!fragment_skb(skb, avail)) break;
+        if (!fragment_skb(seg, avail)) break;
         continue;
       }
       break;
@@ -387,16 +460,16 @@ void TcpSocket::write_xmit(Instant now) {
     // TCP_NODELAY, or it carries FIN, or more data follows it. The tail of a bulk write goes
     // at once; a stream of small writes still coalesces.
     const bool small = len < mss_cache_;
-    if (small && !nodelay_ && !cb.fin && PacketQueue::next(&skb) == nullptr &&
+    if (small && !nodelay_ && !cb.fin && PacketQueue::next(&seg) == nullptr &&
         snd_sml_ > snd_.una && snd_sml_ <= snd_.nxt)
       break;
-    if (!xmit_skb(now, skb, cb.tx_count > 0)) {
-      if (skb.len() > mss_cache_) continue;  // the MTU dropped: resegment and retry
+    if (!xmit_skb(now, seg, cb.tx_count > 0)) {
+      if (seg.len() > mss_cache_) continue;  // the MTU dropped: resegment and retry
     }
     snd_.nxt = SeqNum{cb.end_seq};
     if (snd_.nxt > snd_max_) snd_max_ = snd_.nxt;
     if (small) snd_sml_ = snd_.nxt;
-    send_head_ = PacketQueue::next(&skb);
+    send_head_ = PacketQueue::next(&seg);
     sent = true;
   }
   if (sent && rtx_kind_ != RtxKind::kRetrans) arm_rto(now);
@@ -407,7 +480,8 @@ void TcpSocket::write_xmit(Instant now) {
 bool TcpSocket::retransmit_head(Instant now) {
   PacketBuffer* skb = write_q_.front();
   if (skb == nullptr || skb == send_head_) return false;
-  if (skb->len() > mss_cache_ && !fragment_skb(*skb, mss_cache_)) return false;
+  if (skb->len() > mss_cache_) skb = split_skb(*skb, mss_cache_);
+  if (skb == nullptr) return false;
   xmit_skb(now, *skb, true);
   return true;
 }

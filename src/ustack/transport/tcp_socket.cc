@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "ustack/base/assert.h"
+#include "ustack/dev/net_device.h"
 #include "ustack/transport/tcp_internal.h"
 
 namespace ustack::transport {
@@ -443,6 +444,11 @@ void TcpSocket::done(Instant now) {
 // tcp_init_transfer / tcp_finish_connect: the connection is established.
 void TcpSocket::init_transfer(Instant now) {
   sync_mss(pmtu_);
+  // sk_setup_caps: TSO frames and partial checksums if the route's device takes them.
+  const auto route = layer_.ip_.route_output(now, t_.raddr);
+  constexpr uint32_t kTsoCsum = dev::kNetifTso | dev::kNetifHwCsum;
+  tso_ =
+      route && route->type == ip::RouteType::kUnicast && (route->features & kTsoCsum) == kTsoCsum;
   rcv_mss_ = std::min<uint32_t>(mss_cache_, adv_mss_);
   cc_->init(mss_cache_);
   rec_.init(snd_.una);

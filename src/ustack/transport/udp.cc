@@ -238,7 +238,8 @@ void UdpLayer::rcv(Instant now, PacketPtr pkt) {
     return;
   }
   wire::Ipv4Pseudo ph{saddr, daddr};
-  auto r = wire::UdpRepr::parse(*v, ph);
+  auto r = wire::UdpRepr::parse(
+      *v, ph, pkt->csum_unnecessary() ? wire::Checksum::kIgnore : wire::Checksum::kVerify);
   if (!r) {
     ++stats_.in_errors;
     if (r.error() == wire::WireError::kBadChecksum) ++stats_.in_csum_errors;
