@@ -229,10 +229,9 @@ PacketBuffer* TcpSocket::split_skb(PacketBuffer& skb, uint32_t len) {
 // Sends a clone of a write-queue skb with a fresh header; the skb stays queued until ACKed.
 bool TcpSocket::xmit_skb(Instant now, PacketBuffer& skb, bool retrans) {
   SkbCb& cb = skb_cb(skb);
-  // __skb_header_release (tcp_queue_skb): the queued skb never writes headers, so the clone
-  // may push its headers into the shared headroom instead of copying the whole payload
-  // (64 KiB for a TSO skb). A second clone in flight at once still gets a copy.
-  skb.release_header();
+  // The queued skb gave up its header rights in alloc_skb (__skb_header_release): the clone
+  // pushes its headers into the shared headroom instead of copying the payload (64 KiB for a
+  // TSO skb). A second clone in flight at once still gets a copy.
   PacketPtr c = skb.clone();
   wire::TcpRepr h;
   h.src_port = t_.lport;
