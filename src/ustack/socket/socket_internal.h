@@ -17,21 +17,11 @@ enum class SockKind : uint8_t { kTcp, kUdp, kEpoll };
 
 struct EpItem;  // epoll.cc: one (instance, socket) registration
 
+// Ordered by size so that nothing is padding (every connection has one): 112 bytes.
 struct Socket {
   Fd fd = -1;
-  SockKind kind = SockKind::kTcp;
-  bool closed = false;      // close() ran: the handle is dead, waiters must return -EBADF
-  int refs = 0;             // calls in progress on this socket (freed at 0 once closed)
-  int file_flags = O_RDWR;  // f_flags: O_NONBLOCK, O_ASYNC
-  int fd_flags = 0;         // FD_CLOEXEC (kept for F_GETFD; there is no exec)
-  int rcvlowat = 1;         // SO_RCVLOWAT
-  bool reuseport = false;   // SO_REUSEPORT as set (TCP/UDP binding honours it)
   Duration rcvtimeo = Duration::zero();  // SO_RCVTIMEO (zero: wait forever)
   Duration sndtimeo = Duration::zero();  // SO_SNDTIMEO
-  // fasync owner (F_SETOWN / F_SETOWN_EX) and signal (F_SETSIG; 0 means SIGIO).
-  int owner_type = 0;  // F_OWNER_TID / F_OWNER_PID / F_OWNER_PGRP
-  pid_t owner = 0;
-  int sig = 0;
 
   transport::TcpSocket* tcp = nullptr;
   transport::UdpSocket* udp = nullptr;
@@ -40,7 +30,19 @@ struct Socket {
   WaitQueue wq;                  // blocking callers, poll() and select() sleepers
   EpItem* ep_items = nullptr;    // epoll registrations of this socket (epoll.cc's list)
   AsyncOp* async_ops = nullptr;  // pending submissions, oldest first (async.cc's list)
-  bool async_queued = false;     // in SocketLayer::async_ready_
+
+  int refs = 0;             // calls in progress on this socket (freed at 0 once closed)
+  int file_flags = O_RDWR;  // f_flags: O_NONBLOCK, O_ASYNC
+  int rcvlowat = 1;         // SO_RCVLOWAT
+  // fasync owner (F_SETOWN / F_SETOWN_EX) and signal (F_SETSIG; 0 means SIGIO).
+  pid_t owner = 0;
+  uint8_t owner_type = 0;  // F_OWNER_TID / F_OWNER_PID / F_OWNER_PGRP (0..2)
+  uint8_t sig = 0;         // F_SETSIG checks 0..SIGRTMAX (64)
+  uint8_t fd_flags = 0;    // FD_CLOEXEC (kept for F_GETFD; there is no exec)
+  SockKind kind = SockKind::kTcp;
+  bool closed = false;        // close() ran: the handle is dead, waiters must return -EBADF
+  bool reuseport = false;     // SO_REUSEPORT as set (TCP/UDP binding honours it)
+  bool async_queued = false;  // in SocketLayer::async_ready_
 
   Socket();
   ~Socket();

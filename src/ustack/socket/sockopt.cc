@@ -329,7 +329,8 @@ int SocketLayer::fcntl(Fd fd, int cmd, intptr_t arg) {
     case F_GETOWN_EX: {
       auto* o = reinterpret_cast<f_owner_ex*>(arg);
       if (o == nullptr) return -EFAULT;
-      o->type = static_cast<__pid_type>(s->owner_type == 0 ? F_OWNER_PID : s->owner_type);
+      o->type = static_cast<__pid_type>(s->owner_type == 0 ? static_cast<int>(F_OWNER_PID)
+                                                           : static_cast<int>(s->owner_type));
       o->pid = s->owner;
       return 0;
     }

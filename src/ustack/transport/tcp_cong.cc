@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <new>
 
 #include "ustack/base/assert.h"
 
@@ -199,5 +200,20 @@ std::unique_ptr<CongestionControl> make_congestion_control(std::string_view name
 }
 
 std::span<const std::string_view> available_congestion_control() { return kAvailable; }
+
+static_assert(sizeof(NewReno) <= TcpCongestion::kInline && alignof(NewReno) <= 8,
+              "NewReno must fit TcpCongestion's in-place storage");
+
+bool TcpCongestion::set(std::string_view name) {
+  if (name != "newreno" && name != "reno") return false;
+  reset();
+  cc_ = new (buf_) NewReno();
+  return true;
+}
+
+void TcpCongestion::reset() {
+  if (cc_ != nullptr) cc_->~CongestionControl();
+  cc_ = nullptr;
+}
 
 }  // namespace ustack::transport
