@@ -17,11 +17,18 @@ enum class SockKind : uint8_t { kTcp, kUdp, kEpoll };
 
 struct EpItem;  // epoll.cc: one (instance, socket) registration
 
-// Ordered by size so that nothing is padding (every connection has one): 112 bytes.
+// Ordered by size so that nothing is padding, and the timeouts out of line (every connection
+// has one of these): 104 bytes.
 struct Socket {
+  // SO_RCVTIMEO / SO_SNDTIMEO (zero: wait forever), allocated by the first setsockopt that
+  // sets one: most sockets never do.
+  struct Timeouts {
+    Duration rcv = Duration::zero();
+    Duration snd = Duration::zero();
+  };
+
   Fd fd = -1;
-  Duration rcvtimeo = Duration::zero();  // SO_RCVTIMEO (zero: wait forever)
-  Duration sndtimeo = Duration::zero();  // SO_SNDTIMEO
+  std::unique_ptr<Timeouts> timeo;
 
   transport::TcpSocket* tcp = nullptr;
   transport::UdpSocket* udp = nullptr;
@@ -47,6 +54,8 @@ struct Socket {
   Socket();
   ~Socket();
 
+  Duration rcvtimeo() const { return timeo ? timeo->rcv : Duration::zero(); }
+  Duration sndtimeo() const { return timeo ? timeo->snd : Duration::zero(); }
   bool nonblocking(int msg_flags) const {
     return (file_flags & O_NONBLOCK) != 0 || (msg_flags & MSG_DONTWAIT) != 0;
   }

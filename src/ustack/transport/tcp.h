@@ -163,8 +163,8 @@ class TcpSocket {
   void set_keepalive_intvl(Duration d);  // TCP_KEEPINTVL
   void set_keepalive_count(int n);       // TCP_KEEPCNT
   bool keepalive() const { return keepalive_; }
-  Duration keepalive_idle() const { return ka_idle_; }
-  Duration keepalive_intvl() const { return ka_intvl_; }
+  Duration keepalive_idle() const { return Duration::ms(ka_idle_ms_); }
+  Duration keepalive_intvl() const { return Duration::ms(ka_intvl_ms_); }
   int keepalive_count() const { return ka_cnt_; }
   // SO_LINGER: nullopt is off (close() sends FIN and returns). {0} makes close() abortive (RST).
   // A positive time is kept for the socket layer's blocking close; linger_done() tells it when
@@ -335,9 +335,8 @@ class TcpSocket {
   } stats_;
   static constexpr int64_t kLingerOff = INT64_MIN;
   int64_t linger_ns_ = kLingerOff;  // SO_LINGER: its time in ns, or kLingerOff
-  Duration ka_idle_, ka_intvl_;
-  Instant rcv_tstamp_;    // last segment received (keepalive idle time)
-  Instant last_oow_ack_;  // last rate-limited ACK (tcp_oow_rate_limited)
+  Instant rcv_tstamp_;              // last segment received (keepalive idle time)
+  Instant last_oow_ack_;            // last rate-limited ACK (tcp_oow_rate_limited)
   TcpNegotiated opt_;
   SendSequence snd_;
   RecvSequence rcv_;
@@ -362,7 +361,10 @@ class TcpSocket {
   uint32_t ack_pending_bytes_ = 0;  // delayed ACK (icsk_ack): received, not yet acknowledged
   uint32_t wakeup_gen_ = 0;         // bumped by set_wakeup (a callback may replace itself)
   uint32_t segs_in_ = 0;            // TCP_INFO's segs_in (with stats_)
-  uint16_t peer_mss_ = 536;         // the MSS option the peer sent (a 16-bit option)
+  // TCP_KEEPIDLE / TCP_KEEPINTVL in ms, 32 bits, as Linux keeps them (jiffies in tcp_sock):
+  // the socket option's limit is 32767 s.
+  uint32_t ka_idle_ms_ = 0, ka_intvl_ms_ = 0;
+  uint16_t peer_mss_ = 536;  // the MSS option the peer sent (a 16-bit option)
   uint16_t user_mss_ = 0;
   uint16_t adv_mss_ = 536;  // the MSS option we sent
   TcpState state_ = TcpState::kClosed;

@@ -204,16 +204,19 @@ std::span<const std::string_view> available_congestion_control() { return kAvail
 static_assert(sizeof(NewReno) <= TcpCongestion::kInline && alignof(NewReno) <= 8,
               "NewReno must fit TcpCongestion's in-place storage");
 
-bool TcpCongestion::set(std::string_view name) {
-  if (name != "newreno" && name != "reno") return false;
-  reset();
-  cc_ = new (buf_) NewReno();
-  return true;
+TcpCongestion::TcpCongestion() {
+  CongestionControl* cc = new (buf_) NewReno();
+  USTACK_ASSERT(static_cast<void*>(cc) == static_cast<void*>(buf_),
+                "TcpCongestion: the CongestionControl base must start the object");
 }
 
-void TcpCongestion::reset() {
-  if (cc_ != nullptr) cc_->~CongestionControl();
-  cc_ = nullptr;
+bool TcpCongestion::set(std::string_view name) {
+  if (name != "newreno" && name != "reno") return false;
+  get()->~CongestionControl();
+  CongestionControl* cc = new (buf_) NewReno();
+  USTACK_ASSERT(static_cast<void*>(cc) == static_cast<void*>(buf_),
+                "TcpCongestion: the CongestionControl base must start the object");
+  return true;
 }
 
 }  // namespace ustack::transport

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -162,25 +163,27 @@ std::unique_ptr<CongestionControl> make_congestion_control(std::string_view name
 // inside the socket (icsk_ca_priv, ICSK_CA_PRIV_SIZE, with a BUILD_BUG_ON per algorithm) rather
 // than in a heap object per connection, and so do we: every algorithm fits kInline bytes
 // (static_assert in tcp_cong.cc).
+// It always holds one (NewReno until set()), whose CongestionControl base is at the start of
+// the storage (the primary base of a single-inheritance class; set() checks it).
 class TcpCongestion {
  public:
   static constexpr size_t kInline = 32;
 
-  TcpCongestion() = default;
-  ~TcpCongestion() { reset(); }
+  TcpCongestion();
+  ~TcpCongestion() { get()->~CongestionControl(); }
   TcpCongestion(const TcpCongestion&) = delete;
   TcpCongestion& operator=(const TcpCongestion&) = delete;
 
   // Replaces the algorithm by a new instance of `name` (make_congestion_control's names);
   // false, and nothing changed, for an unknown name.
   bool set(std::string_view name);
-  CongestionControl* operator->() const { return cc_; }
-  CongestionControl& operator*() const { return *cc_; }
-  explicit operator bool() const { return cc_ != nullptr; }
+  CongestionControl* operator->() const { return get(); }
+  CongestionControl& operator*() const { return *get(); }
 
  private:
-  void reset();
-  CongestionControl* cc_ = nullptr;  // points into buf_
+  CongestionControl* get() const {
+    return std::launder(reinterpret_cast<CongestionControl*>(const_cast<unsigned char*>(buf_)));
+  }
   alignas(8) unsigned char buf_[kInline];
 };
 

@@ -303,8 +303,8 @@ TcpSocket* TcpLayer::create_child(Instant now, TcpSocket& l, const TcpRequest& r
   c->reuseaddr_ = l.reuseaddr_;
   c->reuseport_ = l.reuseport_;  // sk_clone_lock copies it: the port stays shareable
   c->keepalive_ = l.keepalive_;
-  c->ka_idle_ = l.ka_idle_;
-  c->ka_intvl_ = l.ka_intvl_;
+  c->ka_idle_ms_ = l.ka_idle_ms_;
+  c->ka_intvl_ms_ = l.ka_intvl_ms_;
   c->ka_cnt_ = l.ka_cnt_;
   c->user_mss_ = l.user_mss_;
   c->linger_ns_ = l.linger_ns_;

@@ -14,14 +14,21 @@ namespace ustack::transport {
 
 using wire::SeqNum;
 
+namespace {
+// A keepalive time as the socket keeps it: whole ms in 32 bits (49 days).
+uint32_t duration_ms32(Duration d) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(d.millis(), 0, UINT32_MAX));
+}
+}  // namespace
+
 TcpSocket::TcpSocket(TcpLayer& layer, size_t rcvbuf, size_t sndbuf)
     : layer_(layer),
       ofo_(2 * rcvbuf),
       rtt_(layer.cfg_.rtt),
-      ka_idle_(layer.cfg_.keepalive_time),
-      ka_intvl_(layer.cfg_.keepalive_intvl),
       rcvbuf_(static_cast<uint32_t>(std::min<size_t>(rcvbuf, INT32_MAX))),
       sndbuf_(static_cast<uint32_t>(std::min<size_t>(sndbuf, INT32_MAX))),
+      ka_idle_ms_(duration_ms32(layer.cfg_.keepalive_time)),
+      ka_intvl_ms_(duration_ms32(layer.cfg_.keepalive_intvl)),
       ka_cnt_(static_cast<uint8_t>(std::clamp(layer.cfg_.keepalive_probes, 0, 255))) {
   if (!cc_.set(layer.cfg_.congestion)) cc_.set("newreno");
   cc_->init(mss_cache_);  // re-initialised with the real MSS once established
@@ -310,8 +317,8 @@ void TcpSocket::set_keepalive(bool on) {
     arm_keepalive(rcv_tstamp_);
   }
 }
-void TcpSocket::set_keepalive_idle(Duration d) { ka_idle_ = d; }
-void TcpSocket::set_keepalive_intvl(Duration d) { ka_intvl_ = d; }
+void TcpSocket::set_keepalive_idle(Duration d) { ka_idle_ms_ = duration_ms32(d); }
+void TcpSocket::set_keepalive_intvl(Duration d) { ka_intvl_ms_ = duration_ms32(d); }
 // probes_out_ counts to it in 8 bits; Linux's TCP_KEEPCNT is at most 127.
 void TcpSocket::set_keepalive_count(int n) {
   ka_cnt_ = static_cast<uint8_t>(std::clamp(n, 1, 255));
