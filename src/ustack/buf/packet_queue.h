@@ -46,8 +46,9 @@ class PacketQueue {
   void take(PacketBuffer* p);
   PacketBuffer* head_ = nullptr;
   PacketBuffer* tail_ = nullptr;
-  size_t count_ = 0;
-  size_t bytes_ = 0;
+  // 32 bits: a queue never holds 4 Gi packets or 4 GiB (and every TCP connection has two).
+  uint32_t count_ = 0;
+  uint32_t bytes_ = 0;
 };
 
 }  // namespace ustack

@@ -43,6 +43,7 @@ void BufferPool::grow_headers() {
   auto* slab = static_cast<PacketBuffer*>(slab_alloc(n * sizeof(PacketBuffer)));
   slabs_.push_back(slab);
   ++stats_.slab_mallocs;
+  stats_.slab_bytes += n * sizeof(PacketBuffer);
   for (size_t i = 0; i < n; ++i) {
     PacketBuffer* p = new (slab + i) PacketBuffer();
     p->next_ = free_headers_;
@@ -71,6 +72,7 @@ bool BufferPool::grow_blocks(int cls) {
   auto* slab = static_cast<uint8_t*>(slab_alloc(stride * n));
   slabs_.push_back(slab);
   ++stats_.slab_mallocs;
+  stats_.slab_bytes += stride * n;
   for (size_t i = 0; i < n; ++i) {
     auto* b = reinterpret_cast<DataBlock*>(slab + i * stride);
     b->pool = this;

@@ -41,6 +41,7 @@ struct PoolStats {
   uint64_t clones = 0;
   uint64_t copies = 0;        // copy() and copy-on-write
   uint64_t slab_mallocs = 0;  // slabs taken from the heap (warm-up / growth)
+  uint64_t slab_bytes = 0;    // their bytes (memory accounting subtracts the pool's own)
   uint64_t oversize = 0;      // one-off blocks beyond the jumbo class
   uint64_t buffers_out = 0;   // PacketBuffers currently alive
   uint64_t bytes_in_use = 0;  // block bytes currently referenced

@@ -222,7 +222,8 @@ void scene_lossy_cable(DemoNet& net) {
   const uint64_t dup = f.duplicated - f0.duplicated, corrupt = f.corrupted - f0.corrupted;
   const uint64_t rx = net.dev("bob", "eth0").stats().rx_packets - rx0;
   const uint64_t answered = bob.ip().icmp_stats().out_echo_reps - icmp0.out_echo_reps;
-  net.say("\n" + indent(ping.statistics(kBob0)));
+  net.say(std::string(1, '\n') +=
+          indent(ping.statistics(kBob0)));  // not "\n" + ...: GCC 12 -Wrestrict false positive
   net.say(fmt::format(
       "\n  injector on alice eth0: {} frames in, {} dropped, {} duplicated, {} corrupted "
       "(one bit)",

@@ -165,18 +165,16 @@ int SocketLayer::epoll_ctl(Fd epfd, int op, Fd fd, epoll_event* ev) {
   events &= ~static_cast<uint32_t>(EPOLLWAKEUP);  // needs CAP_BLOCK_SUSPEND; silently cleared
   EpollFile& ep = *eps->ep;
   auto it = ep.items.find(fd);
-  EpItem* epi = it != ep.items.end() ? it->second.get() : nullptr;
+  EpItem* epi = it != ep.items.end() ? &it->second : nullptr;
   switch (op) {
     case EPOLL_CTL_ADD: {
       if (epi != nullptr) return -EEXIST;
-      auto owned = std::make_unique<EpItem>();
-      epi = owned.get();
+      epi = &ep.items.try_emplace(fd).first->second;
       epi->ep = &ep;
       epi->sock = tgt.get();
       epi->fd = fd;
       epi->events = events | EPOLLERR | EPOLLHUP;
       epi->data = ev->data.u64;
-      ep.items.emplace(fd, std::move(owned));
       sock_link(tgt.get(), epi);
       // ep_insert: an already-ready socket is queued at once.
       if (ep_item_poll(*epi) != 0) {
@@ -319,8 +317,8 @@ void SocketLayer::ep_release(Socket* s) {
   // ep_free: unhook every registration from its socket; the eventfd goes with the instance.
   EpollFile& ep = *s->ep;
   for (auto& [fd, epi] : ep.items) {
-    sock_unlink(epi.get());
-    if (epi->linked()) RdList::remove(*epi);
+    sock_unlink(&epi);
+    if (epi.linked()) RdList::remove(epi);
   }
   ep.items.clear();
   if (ep.notify_fd >= 0) {

@@ -92,7 +92,8 @@ struct EpollFile {
   EpollFile& operator=(const EpollFile&) = delete;
 
   Socket* self;  // its handle; self->wq is epoll_wait's wait queue (ep->wq and ep->poll_wait)
-  std::unordered_map<Fd, std::unique_ptr<EpItem>> items;
+  // The items live in the map's nodes (which never move): one allocation per registration.
+  std::unordered_map<Fd, EpItem> items;
   RdList rdllist;
   int notify_fd = -1;     // epoll_notify_fd's eventfd (-1: none yet)
   bool notified = false;  // the eventfd holds a count (readable)

@@ -135,7 +135,7 @@ int SocketLayer::listen(Fd fd, int backlog) {
 Fd SocketLayer::do_accept(Socket* s, sockaddr_in* peer, int flags, bool may_block) {
   if (s->kind != SockKind::kTcp) return s->kind == SockKind::kUdp ? -EOPNOTSUPP : -ENOTSOCK;
   if ((flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return -EINVAL;
-  const Instant deadline = deadline_after(env_->now(), s->rcvtimeo);
+  const Instant deadline = deadline_after(env_->now(), s->rcvtimeo());
   for (;;) {
     auto r = s->tcp->accept();
     if (r) {
@@ -185,7 +185,7 @@ int SocketLayer::connect(Fd fd, const sockaddr_in& addr) {
   }
   if (s->nonblocking(0)) return -EINPROGRESS;
   // inet_wait_for_connect: until the handshake ends, an error, or SO_SNDTIMEO.
-  const Instant deadline = deadline_after(env_->now(), s->sndtimeo);
+  const Instant deadline = deadline_after(env_->now(), s->sndtimeo());
   for (;;) {
     const TcpState st = s->tcp->state();
     if (st != TcpState::kSynSent && st != TcpState::kSynReceived) {
@@ -203,7 +203,7 @@ int SocketLayer::connect(Fd fd, const sockaddr_in& addr) {
 ssize_t SocketLayer::do_send(Socket* s, std::span<const uint8_t> data, int flags) {
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
   if (s->kind == SockKind::kUdp) return -EINVAL;  // UDP goes through sendto paths
-  const Instant deadline = deadline_after(env_->now(), s->sndtimeo);
+  const Instant deadline = deadline_after(env_->now(), s->sndtimeo());
   size_t done = 0;
   for (;;) {
     auto r = s->tcp->send(env_->now(), data.subspan(done));
@@ -233,7 +233,7 @@ ssize_t SocketLayer::do_recv(Socket* s, std::span<uint8_t> out, int flags, socka
     return -EOPNOTSUPP;  // MSG_OOB and friends: urgent data is not implemented
   }
   const bool peek = (flags & MSG_PEEK) != 0;
-  const Instant deadline = deadline_after(env_->now(), s->rcvtimeo);
+  const Instant deadline = deadline_after(env_->now(), s->rcvtimeo());
   if (s->kind == SockKind::kEpoll) return -ENOTSOCK;
   if (s->kind == SockKind::kUdp) {
     for (;;) {

@@ -17,21 +17,18 @@ enum class SockKind : uint8_t { kTcp, kUdp, kEpoll };
 
 struct EpItem;  // epoll.cc: one (instance, socket) registration
 
+// Ordered by size so that nothing is padding, and the timeouts out of line (every connection
+// has one of these): 104 bytes.
 struct Socket {
+  // SO_RCVTIMEO / SO_SNDTIMEO (zero: wait forever), allocated by the first setsockopt that
+  // sets one: most sockets never do.
+  struct Timeouts {
+    Duration rcv = Duration::zero();
+    Duration snd = Duration::zero();
+  };
+
   Fd fd = -1;
-  SockKind kind = SockKind::kTcp;
-  bool closed = false;      // close() ran: the handle is dead, waiters must return -EBADF
-  int refs = 0;             // calls in progress on this socket (freed at 0 once closed)
-  int file_flags = O_RDWR;  // f_flags: O_NONBLOCK, O_ASYNC
-  int fd_flags = 0;         // FD_CLOEXEC (kept for F_GETFD; there is no exec)
-  int rcvlowat = 1;         // SO_RCVLOWAT
-  bool reuseport = false;   // SO_REUSEPORT as set (TCP/UDP binding honours it)
-  Duration rcvtimeo = Duration::zero();  // SO_RCVTIMEO (zero: wait forever)
-  Duration sndtimeo = Duration::zero();  // SO_SNDTIMEO
-  // fasync owner (F_SETOWN / F_SETOWN_EX) and signal (F_SETSIG; 0 means SIGIO).
-  int owner_type = 0;  // F_OWNER_TID / F_OWNER_PID / F_OWNER_PGRP
-  pid_t owner = 0;
-  int sig = 0;
+  std::unique_ptr<Timeouts> timeo;
 
   transport::TcpSocket* tcp = nullptr;
   transport::UdpSocket* udp = nullptr;
@@ -40,11 +37,25 @@ struct Socket {
   WaitQueue wq;                  // blocking callers, poll() and select() sleepers
   EpItem* ep_items = nullptr;    // epoll registrations of this socket (epoll.cc's list)
   AsyncOp* async_ops = nullptr;  // pending submissions, oldest first (async.cc's list)
-  bool async_queued = false;     // in SocketLayer::async_ready_
+
+  int refs = 0;             // calls in progress on this socket (freed at 0 once closed)
+  int file_flags = O_RDWR;  // f_flags: O_NONBLOCK, O_ASYNC
+  int rcvlowat = 1;         // SO_RCVLOWAT
+  // fasync owner (F_SETOWN / F_SETOWN_EX) and signal (F_SETSIG; 0 means SIGIO).
+  pid_t owner = 0;
+  uint8_t owner_type = 0;  // F_OWNER_TID / F_OWNER_PID / F_OWNER_PGRP (0..2)
+  uint8_t sig = 0;         // F_SETSIG checks 0..SIGRTMAX (64)
+  uint8_t fd_flags = 0;    // FD_CLOEXEC (kept for F_GETFD; there is no exec)
+  SockKind kind = SockKind::kTcp;
+  bool closed = false;        // close() ran: the handle is dead, waiters must return -EBADF
+  bool reuseport = false;     // SO_REUSEPORT as set (TCP/UDP binding honours it)
+  bool async_queued = false;  // in SocketLayer::async_ready_
 
   Socket();
   ~Socket();
 
+  Duration rcvtimeo() const { return timeo ? timeo->rcv : Duration::zero(); }
+  Duration sndtimeo() const { return timeo ? timeo->snd : Duration::zero(); }
   bool nonblocking(int msg_flags) const {
     return (file_flags & O_NONBLOCK) != 0 || (msg_flags & MSG_DONTWAIT) != 0;
   }

@@ -123,7 +123,8 @@ int SocketLayer::setsockopt(Fd fd, int level, int name, const void* val, socklen
       case SO_SNDTIMEO: {
         Duration d;
         if (int e = get_timeval(val, len, &d); e != 0) return e;
-        (name == SO_RCVTIMEO ? s->rcvtimeo : s->sndtimeo) = d;
+        if (!s->timeo) s->timeo = std::make_unique<Socket::Timeouts>();
+        (name == SO_RCVTIMEO ? s->timeo->rcv : s->timeo->snd) = d;
         return 0;
       }
       case SO_LINGER: {
@@ -255,9 +256,9 @@ int SocketLayer::getsockopt(Fd fd, int level, int name, void* val, socklen_t* le
       case SO_ACCEPTCONN:
         return put_int(val, len, t != nullptr && t->state() == TcpState::kListen ? 1 : 0);
       case SO_RCVTIMEO:
-        return put_timeval(val, len, s->rcvtimeo);
+        return put_timeval(val, len, s->rcvtimeo());
       case SO_SNDTIMEO:
-        return put_timeval(val, len, s->sndtimeo);
+        return put_timeval(val, len, s->sndtimeo());
       case SO_LINGER: {
         linger l{};
         if (t != nullptr && t->linger()) {
@@ -329,7 +330,8 @@ int SocketLayer::fcntl(Fd fd, int cmd, intptr_t arg) {
     case F_GETOWN_EX: {
       auto* o = reinterpret_cast<f_owner_ex*>(arg);
       if (o == nullptr) return -EFAULT;
-      o->type = static_cast<__pid_type>(s->owner_type == 0 ? F_OWNER_PID : s->owner_type);
+      o->type = static_cast<__pid_type>(s->owner_type == 0 ? static_cast<int>(F_OWNER_PID)
+                                                           : static_cast<int>(s->owner_type));
       o->pid = s->owner;
       return 0;
     }

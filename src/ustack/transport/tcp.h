@@ -30,6 +30,7 @@
 // application then owns the same way.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -162,14 +163,17 @@ class TcpSocket {
   void set_keepalive_intvl(Duration d);  // TCP_KEEPINTVL
   void set_keepalive_count(int n);       // TCP_KEEPCNT
   bool keepalive() const { return keepalive_; }
-  Duration keepalive_idle() const { return ka_idle_; }
-  Duration keepalive_intvl() const { return ka_intvl_; }
+  Duration keepalive_idle() const { return Duration::ms(ka_idle_ms_); }
+  Duration keepalive_intvl() const { return Duration::ms(ka_intvl_ms_); }
   int keepalive_count() const { return ka_cnt_; }
   // SO_LINGER: nullopt is off (close() sends FIN and returns). {0} makes close() abortive (RST).
   // A positive time is kept for the socket layer's blocking close; linger_done() tells it when
   // everything sent was acknowledged.
-  void set_linger(std::optional<Duration> t) { linger_ = t; }
-  std::optional<Duration> linger() const { return linger_; }
+  void set_linger(std::optional<Duration> t) { linger_ns_ = t ? t->nanos() : kLingerOff; }
+  std::optional<Duration> linger() const {
+    if (linger_ns_ == kLingerOff) return std::nullopt;
+    return Duration::ns(linger_ns_);
+  }
   bool linger_done() const;
   void set_rcvbuf(size_t bytes);  // SO_RCVBUF (clamped to [2 KiB, rmem_max])
   void set_sndbuf(size_t bytes);  // SO_SNDBUF (clamped to [4 KiB, wmem_max])
@@ -210,9 +214,11 @@ class TcpSocket {
   size_t rx_available() const { return rx_bytes_ - rx_consumed_; }  // bytes recv() can read
   size_t tx_queued() const { return write_bytes_; }                 // bytes not yet acknowledged
   size_t tx_space() const;  // send() would take this many bytes
-  size_t accept_queue_len() const { return accept_q_.size() - accept_head_; }
-  size_t syn_queue_len() const { return syn_q_len_; }
-  int backlog() const { return backlog_; }
+  size_t accept_queue_len() const {
+    return listen_ ? listen_->accept_q.size() - listen_->accept_head : 0;
+  }
+  size_t syn_queue_len() const { return listen_ ? listen_->syn_q_len : 0; }
+  int backlog() const { return listen_ ? listen_->backlog : 0; }
   TcpInfo info() const;
   bool orphan() const { return orphan_; }
 
@@ -289,86 +295,109 @@ class TcpSocket {
   void on_delack_timer(Instant now);
   void on_keepalive_timer(Instant now);
 
+  // The members are grouped by size, largest alignment first, so the compiler adds no padding
+  // (Linux keeps struct tcp_sock compact the same way: an idle connection costs what its TCB
+  // costs). State that only some sockets need lives out of line and is allocated on first use:
+  // the out-of-order queue's state (TcpOfoQueue), a listener's queues (listen_). Buffers are
+  // PacketBuffers on the queues, so an idle connection holds none. The C10K test bounds the
+  // whole per-connection cost and tcp_tcb_test pins sizeof(TcpSocket).
   TcpLayer& layer_;
-  TcpState state_ = TcpState::kClosed;
-  TcpFourTuple t_;
-  bool bound_ = false;   // bind() or auto-bind took a port
-  bool hashed_ = false;  // in the layer's established table
-  bool orphan_ = false;
-  bool nodelay_ = false;
-  bool reuseaddr_ = false;
-  bool reuseport_ = false;
-  bool keepalive_ = false;
-  bool shut_rd_ = false;   // shutdown(SHUT_RD) or the peer's FIN was read
-  bool shut_wr_ = false;   // shutdown(SHUT_WR) / close: FIN queued
-  bool fin_rcvd_ = false;  // the peer's FIN is in sequence (EOF after the queued data)
-  bool fin_queued_ = false;
-  bool was_connected_ = false;  // reached ESTABLISHED once (EPIPE vs ENOTCONN)
-  int error_ = 0;               // sk_err
-  int soft_error_ = 0;          // sk_err_soft: last ICMP error while connecting
-  std::optional<Duration> linger_;
-  Duration ka_idle_, ka_intvl_;
-  int ka_cnt_ = 0;
-  uint16_t user_mss_ = 0;
-  SendSequence snd_;
-  RecvSequence rcv_;
-  TcpNegotiated opt_;
-  uint32_t mss_cache_ = 536;  // payload bytes per segment now (MSS minus our option bytes)
-  uint32_t peer_mss_ = 536;   // the MSS option the peer sent
-  uint32_t rcv_mss_ = 536;    // estimate of the peer's segment size (delayed ACK heuristics)
-  uint32_t ts_offset_ = 0;
-  uint32_t pmtu_ = 576;     // path MTU to the peer
-  uint16_t adv_mss_ = 536;  // the MSS option we sent
-  size_t rcvbuf_, sndbuf_;
+  TcpSocket* prev_ = nullptr;  // layer bookkeeping: intrusive list of all sockets
+  TcpSocket* next_ = nullptr;
+  TcpSocket* parent_ = nullptr;      // listener whose accept queue holds us
+  TcpSocket* ehash_next_ = nullptr;  // the layer's established-hash chain
   // Send side: every unacknowledged or unsent byte, in order, as MSS-sized skbs whose cb<SkbCb>
   // holds seq/end_seq; send_head_ is the first skb not yet sent (sk_send_head).
   PacketQueue write_q_;
   PacketBuffer* send_head_ = nullptr;
-  size_t write_bytes_ = 0;  // payload bytes on write_q_
-  wire::SeqNum write_seq_;  // tp->write_seq: the sequence number of the next byte queued
-  wire::SeqNum snd_max_;    // highest SND.NXT ever (SND.NXT goes back to SND.UNA on an RTO)
-  wire::SeqNum snd_sml_;    // end of the last short segment sent (Nagle, Minshall's variant)
-  // Receive side.
-  PacketQueue rx_;          // in-order payloads (data() = payload), sk_receive_queue
-  size_t rx_consumed_ = 0;  // bytes of rx_.front() already read
-  size_t rx_bytes_ = 0;     // payload bytes on rx_ (coalescing appends to queued buffers)
+  PacketQueue rx_;  // receive side: in-order payloads (data() = payload), sk_receive_queue
   TcpOfoQueue ofo_;
-  std::optional<wire::SeqNum> ofo_fin_;  // a FIN that arrived out of order, at this seq
-  wire::SeqNum last_ack_sent_;           // RCV.NXT in the last ACK (RFC 7323 Last.ACK.sent)
+  // Listener only (listen() allocates it): the accept queue and the SYN queue's length.
+  struct ListenState {
+    std::vector<TcpSocket*> accept_q;  // FIFO of established children
+    size_t accept_head = 0;
+    uint32_t syn_q_len = 0;
+    int backlog = 0;
+  };
+  std::unique_ptr<ListenState> listen_;
+  TcpCongestion cc_;  // the congestion control algorithm, in place
+  WakeupFn wakeup_;
   // Loss detection and recovery.
   RttEstimator rtt_;
-  std::unique_ptr<CongestionControl> cc_;
-  FastRecovery rec_;
-  uint8_t retransmits_ = 0;  // RTO expirations without progress (icsk_retransmits)
-  uint8_t probes_out_ = 0;   // zero-window / keepalive probes without answer
-  Instant rcv_tstamp_;       // last segment received (keepalive idle time)
-  Instant last_oow_ack_;     // last rate-limited ACK (tcp_oow_rate_limited)
-  // Delayed ACK (Linux icsk_ack).
-  uint32_t ack_pending_bytes_ = 0;  // received and not yet acknowledged
-  uint8_t quickack_ = 0;            // ACKs to send immediately (slow-start help)
-  bool ack_now_ = false;
-  // Listener.
-  int backlog_ = 0;
-  size_t syn_q_len_ = 0;
-  std::vector<TcpSocket*> accept_q_;  // FIFO of established children
-  size_t accept_head_ = 0;
-  TcpSocket* parent_ = nullptr;  // listener whose accept queue holds us
   // Timers.
   TimerNode rtx_timer_;        // retransmission / persist (icsk_retransmit_timer)
   TimerNode delack_timer_;     // delayed ACK (icsk_delack_timer)
   TimerNode keepalive_timer_;  // keepalive, FIN-WAIT-2, TIME-WAIT (sk_timer)
+  // Per-connection counters (TCP_INFO; the other TcpInfo fields are computed by info()).
+  struct Stats {
+    uint64_t bytes_acked = 0, bytes_received = 0, bytes_sent = 0, bytes_retrans = 0;
+    // 32 bits as Linux's tcp_sock (segs_in, segs_out, total_retrans): they wrap, as Linux's.
+    uint32_t total_retrans = 0, segs_out = 0;
+  } stats_;
+  static constexpr int64_t kLingerOff = INT64_MIN;
+  int64_t linger_ns_ = kLingerOff;  // SO_LINGER: its time in ns, or kLingerOff
+  Instant rcv_tstamp_;              // last segment received (keepalive idle time)
+  Instant last_oow_ack_;            // last rate-limited ACK (tcp_oow_rate_limited)
+  TcpNegotiated opt_;
+  SendSequence snd_;
+  RecvSequence rcv_;
+  FastRecovery rec_;
+  TcpFourTuple t_;
+  wire::SeqNum write_seq_;      // tp->write_seq: the sequence number of the next byte queued
+  wire::SeqNum snd_max_;        // highest SND.NXT ever (SND.NXT goes back to SND.UNA on an RTO)
+  wire::SeqNum snd_sml_;        // end of the last short segment sent (Nagle, Minshall's variant)
+  wire::SeqNum ofo_fin_seq_;    // a FIN that arrived out of order, at this seq (if ofo_fin_)
+  wire::SeqNum last_ack_sent_;  // RCV.NXT in the last ACK (RFC 7323 Last.ACK.sent)
+  uint32_t mss_cache_ = 536;    // payload bytes per segment now (MSS minus our option bytes)
+  uint32_t rcv_mss_ = 536;      // estimate of the peer's segment size (delayed ACK heuristics)
+  uint32_t ts_offset_ = 0;
+  uint32_t pmtu_ = 576;  // path MTU to the peer
+  // Buffer sizes and byte counts: 32 bits, as Linux's sk_rcvbuf / sk_sndbuf (ints). The
+  // buffers are at most rmem_max / wmem_max, themselves at most INT_MAX (TcpLayer::rmem_max),
+  // so what is queued on them fits too.
+  uint32_t rcvbuf_, sndbuf_;
+  uint32_t write_bytes_ = 0;        // payload bytes on write_q_
+  uint32_t rx_consumed_ = 0;        // bytes of rx_.front() already read
+  uint32_t rx_bytes_ = 0;           // payload bytes on rx_ (coalescing appends to queued buffers)
+  uint32_t ack_pending_bytes_ = 0;  // delayed ACK (icsk_ack): received, not yet acknowledged
+  uint32_t wakeup_gen_ = 0;         // bumped by set_wakeup (a callback may replace itself)
+  uint32_t segs_in_ = 0;            // TCP_INFO's segs_in (with stats_)
+  // TCP_KEEPIDLE / TCP_KEEPINTVL in ms, 32 bits, as Linux keeps them (jiffies in tcp_sock):
+  // the socket option's limit is 32767 s.
+  uint32_t ka_idle_ms_ = 0, ka_intvl_ms_ = 0;
+  uint16_t peer_mss_ = 536;  // the MSS option the peer sent (a 16-bit option)
+  uint16_t user_mss_ = 0;
+  uint16_t adv_mss_ = 536;  // the MSS option we sent
+  TcpState state_ = TcpState::kClosed;
   enum class RtxKind : uint8_t { kNone, kRetrans, kProbe } rtx_kind_ = RtxKind::kNone;
-  // Per-connection counters (TCP_INFO).
-  TcpInfo stats_;
-  WakeupFn wakeup_;
-  bool wake_queued_ = false;    // on the layer's wakeup list
-  bool push_pending_ = false;   // TCP_NODELAY was set: push queued data at the next poll
-  uint32_t wakeup_gen_ = 0;     // bumped by set_wakeup (a callback may replace itself)
-  bool bind_explicit_ = false;  // bind() chose the port (connect() may not share it)
-  bool tso_ = false;            // the route's device does TSO and checksum offload (sk_can_gso)
-  // Layer bookkeeping: intrusive list of all sockets.
-  TcpSocket* prev_ = nullptr;
-  TcpSocket* next_ = nullptr;
+  uint8_t retransmits_ = 0;  // RTO expirations without progress (icsk_retransmits)
+  uint8_t probes_out_ = 0;   // zero-window / keepalive probes without answer
+  uint8_t ka_cnt_ = 0;       // TCP_KEEPCNT, 1..255 (Linux caps it at 127)
+  // errno values fit 8 bits (Linux's largest is EHWPOISON, 133).
+  uint8_t error_ = 0;       // sk_err
+  uint8_t soft_error_ = 0;  // sk_err_soft: last ICMP error while connecting
+  // Flags, one bit each.
+  bool bound_ : 1 = false;   // bind() or auto-bind took a port
+  bool hashed_ : 1 = false;  // in the layer's established table
+  bool orphan_ : 1 = false;
+  bool nodelay_ : 1 = false;
+  bool reuseaddr_ : 1 = false;
+  bool reuseport_ : 1 = false;
+  bool keepalive_ : 1 = false;
+  bool shut_rd_ : 1 = false;   // shutdown(SHUT_RD) or the peer's FIN was read
+  bool shut_wr_ : 1 = false;   // shutdown(SHUT_WR) / close: FIN queued
+  bool fin_rcvd_ : 1 = false;  // the peer's FIN is in sequence (EOF after the queued data)
+  bool fin_queued_ : 1 = false;
+  bool was_connected_ : 1 = false;  // reached ESTABLISHED once (EPIPE vs ENOTCONN)
+  bool ack_now_ : 1 = false;        // delayed ACK: send one now
+  bool wake_queued_ : 1 = false;    // on the layer's wakeup list
+  bool push_pending_ : 1 = false;   // TCP_NODELAY was set: push queued data at the next poll
+  bool bind_explicit_ : 1 = false;  // bind() chose the port (connect() may not share it)
+  bool tso_ : 1 = false;            // the route's device does TSO and checksum offload (sk_can_gso)
+  bool ofo_fin_ : 1 = false;        // ofo_fin_seq_ holds an out-of-order FIN
+  // ACKs to send immediately (slow-start help): at most 16 (init_transfer; Linux's
+  // TCP_MAX_QUICKACKS), so 5 bits.
+  uint8_t quickack_ : 5 = 0;
 };
 
 class TcpLayer final : public ip::L4Handler {
@@ -401,6 +430,10 @@ class TcpLayer final : public ip::L4Handler {
   void run_wakeups(Instant now);
 
   TcpConfig& config() { return cfg_; }
+  // The SO_RCVBUF / SO_SNDBUF bounds, at most INT_MAX as Linux's int sysctls (a socket keeps
+  // its buffer sizes in 32 bits).
+  size_t rmem_max() const { return std::min<size_t>(cfg_.rmem_max, INT32_MAX); }
+  size_t wmem_max() const { return std::min<size_t>(cfg_.wmem_max, INT32_MAX); }
   const TcpMib& mib() const { return mib_; }
   // Every socket the layer holds: open, listening, orphaned, TIME-WAIT (not request socks).
   size_t sockets() const { return nsocks_; }
@@ -430,6 +463,9 @@ class TcpLayer final : public ip::L4Handler {
   void unhash(TcpSocket& s);
   void release_port(TcpSocket& s);
   TcpSocket* lookup_established(const Key& k) const;
+  TcpSocket*& ehash_bucket(const Key& k);
+  bool ehash_remove(TcpSocket& s);  // unlinks s from its chain; false if it was not there
+  void ehash_grow();
   // The listener for a SYN from saddr:sport to daddr:dport (the 4-tuple picks one member of a
   // SO_REUSEPORT group).
   TcpSocket* lookup_listener(wire::Ipv4Addr daddr, uint16_t dport, wire::Ipv4Addr saddr,
@@ -467,7 +503,11 @@ class TcpLayer final : public ip::L4Handler {
   SynCookies cookies_;
   TimerWheel wheel_;
   TcpMib mib_;
-  std::unordered_map<Key, TcpSocket*, KeyHash> ehash_;  // connected 4-tuples (incl. TIME-WAIT)
+  // Connected 4-tuples, TIME-WAIT included (Linux's inet_ehash): buckets of sockets chained
+  // through TcpSocket::ehash_next_, so hashing a connection allocates nothing. A power of two
+  // of buckets, doubled when the sockets outnumber them.
+  std::vector<TcpSocket*> ehash_;
+  size_t ehash_count_ = 0;
   std::unordered_map<Key, std::unique_ptr<TcpRequest>, KeyHash> reqs_;  // SYN queues
   std::unordered_map<uint16_t, std::vector<TcpSocket*>> bhash_;         // bound ports
   // Listeners by port, in listen() order (Linux's listening hash); the SO_REUSEPORT listeners

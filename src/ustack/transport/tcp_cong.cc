@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <new>
 
 #include "ustack/base/assert.h"
 
@@ -199,5 +200,23 @@ std::unique_ptr<CongestionControl> make_congestion_control(std::string_view name
 }
 
 std::span<const std::string_view> available_congestion_control() { return kAvailable; }
+
+static_assert(sizeof(NewReno) <= TcpCongestion::kInline && alignof(NewReno) <= 8,
+              "NewReno must fit TcpCongestion's in-place storage");
+
+TcpCongestion::TcpCongestion() {
+  CongestionControl* cc = new (buf_) NewReno();
+  USTACK_ASSERT(static_cast<void*>(cc) == static_cast<void*>(buf_),
+                "TcpCongestion: the CongestionControl base must start the object");
+}
+
+bool TcpCongestion::set(std::string_view name) {
+  if (name != "newreno" && name != "reno") return false;
+  get()->~CongestionControl();
+  CongestionControl* cc = new (buf_) NewReno();
+  USTACK_ASSERT(static_cast<void*>(cc) == static_cast<void*>(buf_),
+                "TcpCongestion: the CongestionControl base must start the object");
+  return true;
+}
 
 }  // namespace ustack::transport

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -148,16 +149,44 @@ class FastRecovery {
 
  private:
   CaState state_ = CaState::kOpen;
+  bool partial_seen_ = false;
+  bool first_partial_ = false;
   uint32_t dupacks_ = 0;
   wire::SeqNum recover_;
   wire::SeqNum loss_una_;  // SND.UNA at the last RTO: same again means a repeated timeout
-  bool partial_seen_ = false;
-  bool first_partial_ = false;
 };
 
 // Registry (Linux tcp_register_congestion_control / tcp_ca_find): nullptr for an unknown name.
 // "reno" (Linux's name for the same algorithm) is accepted as an alias of "newreno".
 std::unique_ptr<CongestionControl> make_congestion_control(std::string_view name);
+// The congestion control of one connection, held in place: Linux keeps an algorithm's state
+// inside the socket (icsk_ca_priv, ICSK_CA_PRIV_SIZE, with a BUILD_BUG_ON per algorithm) rather
+// than in a heap object per connection, and so do we: every algorithm fits kInline bytes
+// (static_assert in tcp_cong.cc).
+// It always holds one (NewReno until set()), whose CongestionControl base is at the start of
+// the storage (the primary base of a single-inheritance class; set() checks it).
+class TcpCongestion {
+ public:
+  static constexpr size_t kInline = 32;
+
+  TcpCongestion();
+  ~TcpCongestion() { get()->~CongestionControl(); }
+  TcpCongestion(const TcpCongestion&) = delete;
+  TcpCongestion& operator=(const TcpCongestion&) = delete;
+
+  // Replaces the algorithm by a new instance of `name` (make_congestion_control's names);
+  // false, and nothing changed, for an unknown name.
+  bool set(std::string_view name);
+  CongestionControl* operator->() const { return get(); }
+  CongestionControl& operator*() const { return *get(); }
+
+ private:
+  CongestionControl* get() const {
+    return std::launder(reinterpret_cast<CongestionControl*>(const_cast<unsigned char*>(buf_)));
+  }
+  alignas(8) unsigned char buf_[kInline];
+};
+
 // net.ipv4.tcp_available_congestion_control.
 std::span<const std::string_view> available_congestion_control();
 

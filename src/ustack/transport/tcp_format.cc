@@ -34,7 +34,7 @@ std::string TcpLayer::format() const {
     const bool listen = s->state_ == TcpState::kListen;
     // ss: for listeners Recv-Q is the accept queue and Send-Q the backlog.
     const size_t rq = listen ? s->accept_queue_len() : s->rx_available();
-    const size_t sq = listen ? static_cast<size_t>(s->backlog_) : s->write_bytes_;
+    const size_t sq = listen ? static_cast<size_t>(s->backlog()) : s->write_bytes_;
     out += fmt::format("{:<11} {:>7} {:>7} {:>21} {:>21}\n", tcp_state_ss_name(s->state_), rq, sq,
                        addr(s->t_.laddr, s->t_.lport),
                        listen ? std::string("*:*") : addr(s->t_.raddr, s->t_.rport));

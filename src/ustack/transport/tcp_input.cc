@@ -49,7 +49,7 @@ void TcpSocket::send_challenge_ack(Instant now, const Segment& seg) {
 }
 
 void TcpSocket::segment_arrives(Instant now, Segment& seg) {
-  ++stats_.segs_in;
+  ++segs_in_;
   switch (state_) {
     case TcpState::kSynSent:
       rcv_syn_sent(now, seg);
@@ -549,11 +549,14 @@ void TcpSocket::data_queue(Instant now, Segment& seg) {
       }
       wake(now);
     }
-    if (seg.fin || (ofo_fin_ && *ofo_fin_ == rcv_.nxt)) process_fin(now);
+    if (seg.fin || (ofo_fin_ && ofo_fin_seq_ == rcv_.nxt)) process_fin(now);
     return;
   }
   // Out of order (trimmed segments start at or after RCV.NXT).
-  if (seg.fin) ofo_fin_ = seg.seq + seg.len;
+  if (seg.fin) {
+    ofo_fin_ = true;
+    ofo_fin_seq_ = seg.seq + seg.len;
+  }
   if (seg.len > 0) {
     switch (ofo_.insert(seg.seq, std::move(seg.pkt), rcv_.nxt)) {
       case OfoInsert::kQueued:
@@ -589,7 +592,7 @@ void TcpSocket::queue_rcv(PacketPtr p, uint32_t len) {
 void TcpSocket::process_fin(Instant now) {
   rcv_.nxt += 1;
   fin_rcvd_ = true;
-  ofo_fin_.reset();
+  ofo_fin_ = false;
   ack_now_ = true;
   switch (state_) {
     case TcpState::kSynReceived:

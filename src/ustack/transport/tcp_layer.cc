@@ -220,8 +220,41 @@ void TcpLayer::rcv(Instant now, PacketPtr pkt) {
 }
 
 TcpSocket* TcpLayer::lookup_established(const Key& k) const {
-  auto it = ehash_.find(k);
-  return it == ehash_.end() ? nullptr : it->second;
+  if (ehash_.empty()) return nullptr;
+  for (TcpSocket* s = ehash_[KeyHash{}(k) & (ehash_.size() - 1)]; s != nullptr; s = s->ehash_next_)
+    if (key_of(s->t_) == k) return s;
+  return nullptr;
+}
+
+TcpSocket*& TcpLayer::ehash_bucket(const Key& k) {
+  return ehash_[KeyHash{}(k) & (ehash_.size() - 1)];
+}
+
+bool TcpLayer::ehash_remove(TcpSocket& s) {
+  if (ehash_.empty()) return false;
+  for (TcpSocket** pp = &ehash_bucket(key_of(s.t_)); *pp != nullptr; pp = &(*pp)->ehash_next_) {
+    if (*pp == &s) {
+      *pp = s.ehash_next_;
+      s.ehash_next_ = nullptr;
+      --ehash_count_;
+      return true;
+    }
+  }
+  return false;
+}
+
+void TcpLayer::ehash_grow() {
+  std::vector<TcpSocket*> old(std::max<size_t>(64, 2 * ehash_.size()), nullptr);
+  old.swap(ehash_);
+  for (TcpSocket* s : old) {
+    while (s != nullptr) {
+      TcpSocket* next = s->ehash_next_;
+      TcpSocket*& b = ehash_bucket(key_of(s->t_));
+      s->ehash_next_ = b;
+      b = s;
+      s = next;
+    }
+  }
 }
 
 // __inet_lookup_listener: an exact local address beats the wildcard. When the winning address
@@ -262,14 +295,20 @@ TcpSocket* TcpLayer::lookup_listener(Ipv4Addr daddr, uint16_t dport, Ipv4Addr sa
 
 void TcpLayer::hash(TcpSocket& s) {
   if (s.hashed_) return;
-  ehash_[key_of(s.t_)] = &s;
+  // A map's assignment: a socket hashed with the same 4-tuple leaves the table (it stays
+  // marked hashed_; its unhash() then finds nothing to remove).
+  if (TcpSocket* o = lookup_established(key_of(s.t_)); o != nullptr) ehash_remove(*o);
+  if (ehash_count_ >= ehash_.size()) ehash_grow();
+  TcpSocket*& b = ehash_bucket(key_of(s.t_));
+  s.ehash_next_ = b;
+  b = &s;
+  ++ehash_count_;
   s.hashed_ = true;
 }
 
 void TcpLayer::unhash(TcpSocket& s) {
   if (!s.hashed_) return;
-  auto it = ehash_.find(key_of(s.t_));
-  if (it != ehash_.end() && it->second == &s) ehash_.erase(it);
+  ehash_remove(s);
   s.hashed_ = false;
 }
 
@@ -334,7 +373,7 @@ Result<void, int> TcpLayer::connect_hash(Instant now, TcpSocket& s) {
     return Err{ENETUNREACH};
   if (s.t_.laddr.is_unspecified()) s.t_.laddr = route->src;
   if (s.bound_) {
-    if (ehash_.count(key_of(s.t_)) != 0) return Err{EADDRNOTAVAIL};
+    if (lookup_established(key_of(s.t_)) != nullptr) return Err{EADDRNOTAVAIL};
     hash(s);
     return Ok();
   }
@@ -352,7 +391,7 @@ Result<void, int> TcpLayer::connect_hash(Instant now, TcpSocket& s) {
     if (!usable) continue;
     TcpFourTuple t = s.t_;
     t.lport = p;
-    if (ehash_.count(key_of(t)) != 0) continue;
+    if (lookup_established(key_of(t)) != nullptr) continue;
     port_hint_ += i + 1;
     s.t_.lport = p;
     s.bound_ = true;

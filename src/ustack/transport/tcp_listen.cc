@@ -106,7 +106,7 @@ void TcpLayer::listen_rcv(Instant now, TcpSocket& l, TcpSocket::Segment& seg,
               [&] { return fmt::format("accept queue full ({})", l.backlog()); });
     return;
   }
-  const bool syn_queue_full = static_cast<int>(l.syn_q_len_) >= l.backlog();
+  const bool syn_queue_full = static_cast<int>(l.syn_queue_len()) >= l.backlog();
   if (syn_queue_full && !cfg_.syncookies) {
     ++mib_.listen_drops;
     tel_.drop(now, Layer::kTcp, DropReason::kTcpListenOverflow, seg.id,
@@ -155,7 +155,7 @@ void TcpLayer::listen_rcv(Instant now, TcpSocket& l, TcpSocket::Segment& seg,
   r.iss = iss ? *iss : isn_.isn(now, t);
   r.timer.bind<&TcpRequest::on_timer>(&r);
   reqs_[key_of(r.t)] = std::move(owned);
-  ++l.syn_q_len_;
+  ++l.listen_->syn_q_len;
   ++mib_.passive_opens;
   send_synack(now, r, false);
   wheel_.arm(r.timer, now + cfg_.rtt.initial_rto);
@@ -207,7 +207,7 @@ void TcpLayer::on_synack_timer(TcpRequest& r, Instant now) {
 }
 
 void TcpLayer::drop_request(TcpRequest& r) {
-  if (r.listener != nullptr && r.listener->syn_q_len_ > 0) --r.listener->syn_q_len_;
+  if (r.listener != nullptr && r.listener->syn_queue_len() > 0) --r.listener->listen_->syn_q_len;
   reqs_.erase(key_of(r.t));  // frees r (its timer node cancels itself)
 }
 
@@ -298,17 +298,17 @@ TcpSocket* TcpLayer::create_child(Instant now, TcpSocket& l, const TcpRequest& r
   hash(*c);
   c->rcvbuf_ = l.rcvbuf_;
   c->sndbuf_ = l.sndbuf_;
-  c->ofo_.set_mem_limit(2 * c->rcvbuf_);
+  c->ofo_.set_mem_limit(2 * size_t{c->rcvbuf_});
   c->nodelay_ = l.nodelay_;
   c->reuseaddr_ = l.reuseaddr_;
   c->reuseport_ = l.reuseport_;  // sk_clone_lock copies it: the port stays shareable
   c->keepalive_ = l.keepalive_;
-  c->ka_idle_ = l.ka_idle_;
-  c->ka_intvl_ = l.ka_intvl_;
+  c->ka_idle_ms_ = l.ka_idle_ms_;
+  c->ka_intvl_ms_ = l.ka_intvl_ms_;
   c->ka_cnt_ = l.ka_cnt_;
   c->user_mss_ = l.user_mss_;
-  c->linger_ = l.linger_;
-  if (auto cc = make_congestion_control(l.cc_->name())) c->cc_ = std::move(cc);
+  c->linger_ns_ = l.linger_ns_;
+  c->cc_.set(l.cc_->name());
   c->snd_.iss = r.iss;
   c->snd_.una = r.iss;
   c->snd_.nxt = c->snd_max_ = c->snd_sml_ = c->write_seq_ = r.iss + 1;
@@ -346,7 +346,7 @@ TcpSocket* TcpLayer::create_child(Instant now, TcpSocket& l, const TcpRequest& r
 void TcpLayer::child_established(Instant now, TcpSocket& c) {
   TcpSocket* l = c.parent_;
   if (l == nullptr) return;
-  l->accept_q_.push_back(&c);
+  l->listen_->accept_q.push_back(&c);
   tel_.trace(now, Layer::kTcp, "accept_queue", 0, [&] {
     return fmt::format("{}:{} queued for accept ({}/{})", c.t_.raddr.to_string(), c.t_.rport,
                        l->accept_queue_len(), l->backlog());
@@ -369,11 +369,14 @@ void TcpLayer::listener_stop(Instant now, TcpSocket& l) {
     else
       ++it;
   }
-  l.syn_q_len_ = 0;
-  std::vector<TcpSocket*> q(l.accept_q_.begin() + static_cast<ptrdiff_t>(l.accept_head_),
-                            l.accept_q_.end());
-  l.accept_q_.clear();
-  l.accept_head_ = 0;
+  std::vector<TcpSocket*> q;
+  if (l.listen_) {
+    TcpSocket::ListenState& ls = *l.listen_;
+    ls.syn_q_len = 0;
+    q.assign(ls.accept_q.begin() + static_cast<ptrdiff_t>(ls.accept_head), ls.accept_q.end());
+    ls.accept_q.clear();
+    ls.accept_head = 0;
+  }
   for (TcpSocket* c : q) {
     if (c == nullptr) continue;
     c->parent_ = nullptr;

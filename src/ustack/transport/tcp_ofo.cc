@@ -9,13 +9,13 @@ namespace ustack::transport {
 
 using wire::SeqNum;
 
-SeqNum TcpOfoQueue::first_seq() const { return q_.empty() ? SeqNum{} : seq_of(q_.front()); }
-SeqNum TcpOfoQueue::last_end_seq() const { return q_.empty() ? SeqNum{} : end_of(q_.back()); }
+SeqNum TcpOfoQueue::first_seq() const { return empty() ? SeqNum{} : seq_of(st_->q.front()); }
+SeqNum TcpOfoQueue::last_end_seq() const { return empty() ? SeqNum{} : end_of(st_->q.back()); }
 
 PacketPtr TcpOfoQueue::unlink(PacketBuffer* p) {
-  bytes_ -= p->len();
-  mem_ -= p->capacity();
-  return q_.unlink(p);
+  st_->bytes -= p->len();
+  st_->mem -= p->capacity();
+  return st_->q.unlink(p);
 }
 
 OfoInsert TcpOfoQueue::insert(SeqNum seq, PacketPtr payload, SeqNum rcv_nxt) {
@@ -24,17 +24,18 @@ OfoInsert TcpOfoQueue::insert(SeqNum seq, PacketPtr payload, SeqNum rcv_nxt) {
   SeqNum end = seq + static_cast<uint32_t>(payload->len());
   // Octets before RCV.NXT were delivered already (RFC 9293 §3.10.7.4, "trim to the window").
   if (end <= rcv_nxt) return OfoInsert::kOld;
+  if (st_ == nullptr) st_ = std::make_unique<State>();
   uint32_t head_cut = seq < rcv_nxt ? rcv_nxt - seq : 0;
   seq = seq + head_cut;
 
   // Find the neighbours: `prev` is the last segment starting before `seq`, `pos` the first at or
   // after it. Data nearly always arrives in order behind the last hole, so look at the tail
   // first (Linux's ooo_last_skb fast path) and walk from the front only otherwise.
-  PacketBuffer* prev = q_.back();
+  PacketBuffer* prev = st_->q.back();
   PacketBuffer* pos = nullptr;
   if (prev != nullptr && seq <= seq_of(prev)) {
     prev = nullptr;
-    pos = q_.front();
+    pos = st_->q.front();
     while (pos != nullptr && seq_of(pos) < seq) {
       prev = pos;
       pos = PacketQueue::next(pos);
@@ -74,7 +75,7 @@ OfoInsert TcpOfoQueue::insert(SeqNum seq, PacketPtr payload, SeqNum rcv_nxt) {
     return OfoInsert::kDuplicate;
   }
   // tcp_try_rmem_schedule: charge the whole buffer, as truesize.
-  if (mem_ - freed + payload->capacity() > mem_limit_) {
+  if (st_->mem - freed + payload->capacity() > mem_limit_) {
     ++stats_.ofo_drop;
     return OfoInsert::kNoMemory;
   }
@@ -92,13 +93,13 @@ OfoInsert TcpOfoQueue::insert(SeqNum seq, PacketPtr payload, SeqNum rcv_nxt) {
   USTACK_ASSERT(r.ok(), "TcpOfoQueue: tail cut beyond the segment");
 
   payload->cb<Cb>().seq = seq.v;
-  bytes_ += payload->len();
-  mem_ += payload->capacity();
+  st_->bytes += payload->len();
+  st_->mem += payload->capacity();
   PacketBuffer* node = payload.get();
   if (after != nullptr) {
-    q_.insert_before(after, std::move(payload));
+    st_->q.insert_before(after, std::move(payload));
   } else {
-    q_.push_back(std::move(payload));
+    st_->q.push_back(std::move(payload));
   }
   ++stats_.ofo_queue;
   sack_new_range(node, prev);
@@ -106,8 +107,9 @@ OfoInsert TcpOfoQueue::insert(SeqNum seq, PacketPtr payload, SeqNum rcv_nxt) {
 }
 
 PacketPtr TcpOfoQueue::pop_in_order(SeqNum& rcv_nxt) {
+  if (st_ == nullptr) return nullptr;
   sack_remove(rcv_nxt);
-  while (PacketBuffer* p = q_.front()) {
+  while (PacketBuffer* p = st_->q.front()) {
     if (rcv_nxt < seq_of(p)) return nullptr;  // a hole remains
     PacketPtr pkt = unlink(p);
     // tcp_ofo_queue: "ofo packet was already received" — RCV.NXT passed it meanwhile.
@@ -126,24 +128,20 @@ PacketPtr TcpOfoQueue::pop_in_order(SeqNum& rcv_nxt) {
 }
 
 size_t TcpOfoQueue::sack_blocks(std::span<SackBlock> out, size_t max) const {
-  size_t n = std::min({num_sacks_, out.size(), max});
-  for (size_t i = 0; i < n; ++i) out[i] = sacks_[i];
+  if (st_ == nullptr) return 0;
+  size_t n = std::min({st_->num_sacks, out.size(), max});
+  for (size_t i = 0; i < n; ++i) out[i] = st_->sacks[i];
   return n;
 }
 
-void TcpOfoQueue::clear() {
-  q_.clear();
-  bytes_ = 0;
-  mem_ = 0;
-  num_sacks_ = 0;
-}
+void TcpOfoQueue::clear() { st_.reset(); }
 
 // Where the contiguous run holding `node` begins. Walks from the front: only needed when the
 // run is not in the SACK table (more than kMaxSackBlocks islands), so it is rare.
 SeqNum TcpOfoQueue::run_start(PacketBuffer* node) const {
-  SeqNum start = seq_of(q_.front());
+  SeqNum start = seq_of(st_->q.front());
   SeqNum run_end = start;
-  for (PacketBuffer* p = q_.front(); p != nullptr; p = PacketQueue::next(p)) {
+  for (PacketBuffer* p = st_->q.front(); p != nullptr; p = PacketQueue::next(p)) {
     if (seq_of(p) != run_end) start = seq_of(p);
     run_end = end_of(p);
     if (p == node) break;
@@ -152,8 +150,8 @@ SeqNum TcpOfoQueue::run_start(PacketBuffer* node) const {
 }
 
 void TcpOfoQueue::sack_erase(size_t i) {
-  for (size_t j = i; j + 1 < num_sacks_; ++j) sacks_[j] = sacks_[j + 1];
-  --num_sacks_;
+  for (size_t j = i; j + 1 < st_->num_sacks; ++j) st_->sacks[j] = st_->sacks[j + 1];
+  --st_->num_sacks;
 }
 
 // tcp_sack_new_ofo_skb + tcp_sack_maybe_coalesce: the range that now holds `node` (the new
@@ -166,8 +164,8 @@ void TcpOfoQueue::sack_new_range(PacketBuffer* node, PacketBuffer* prev) {
   // found by walking the queue when that run fell out of the table.
   if (prev != nullptr && end_of(prev) == left) {
     SeqNum start = left;
-    for (size_t i = 0; i < num_sacks_; ++i) {
-      if (sacks_[i].left < left && left <= sacks_[i].right) start = sacks_[i].left;
+    for (size_t i = 0; i < st_->num_sacks; ++i) {
+      if (st_->sacks[i].left < left && left <= st_->sacks[i].right) start = st_->sacks[i].left;
     }
     left = start != left ? start : run_start(prev);
   }
@@ -175,8 +173,8 @@ void TcpOfoQueue::sack_new_range(PacketBuffer* node, PacketBuffer* prev) {
   PacketBuffer* next = PacketQueue::next(node);
   if (next != nullptr && seq_of(next) == right) {
     SeqNum stop = right;
-    for (size_t i = 0; i < num_sacks_; ++i) {
-      if (sacks_[i].left <= right && right < sacks_[i].right) stop = sacks_[i].right;
+    for (size_t i = 0; i < st_->num_sacks; ++i) {
+      if (st_->sacks[i].left <= right && right < st_->sacks[i].right) stop = st_->sacks[i].right;
     }
     if (stop != right) {
       right = stop;
@@ -187,24 +185,24 @@ void TcpOfoQueue::sack_new_range(PacketBuffer* node, PacketBuffer* prev) {
     }
   }
   // Entries now inside the joined run (including those of segments we replaced) merge into it.
-  for (size_t i = 0; i < num_sacks_;) {
-    if (sacks_[i].left <= right && left <= sacks_[i].right) {
+  for (size_t i = 0; i < st_->num_sacks;) {
+    if (st_->sacks[i].left <= right && left <= st_->sacks[i].right) {
       sack_erase(i);
     } else {
       ++i;
     }
   }
   // RFC 2018 §4: the first block reports the newest segment; the oldest report falls off.
-  if (num_sacks_ == kMaxSackBlocks) --num_sacks_;
-  for (size_t j = num_sacks_; j > 0; --j) sacks_[j] = sacks_[j - 1];
-  sacks_[0] = SackBlock{left, right};
-  ++num_sacks_;
+  if (st_->num_sacks == kMaxSackBlocks) --st_->num_sacks;
+  for (size_t j = st_->num_sacks; j > 0; --j) st_->sacks[j] = st_->sacks[j - 1];
+  st_->sacks[0] = SackBlock{left, right};
+  ++st_->num_sacks;
 }
 
 // tcp_sack_remove: ranges RCV.NXT has reached are delivered, not selectively acknowledged.
 void TcpOfoQueue::sack_remove(SeqNum rcv_nxt) {
-  for (size_t i = 0; i < num_sacks_;) {
-    if (sacks_[i].left <= rcv_nxt) {
+  for (size_t i = 0; i < st_->num_sacks;) {
+    if (st_->sacks[i].left <= rcv_nxt) {
       sack_erase(i);
     } else {
       ++i;

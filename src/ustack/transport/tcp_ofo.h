@@ -19,14 +19,19 @@
 // that merges with the new one disappears into it, and ranges RCV.NXT reaches are forgotten.
 // A range pushed out of the table (more than four islands) is reported again once it grows.
 //
-// Sequence arithmetic is wire::SeqNum throughout (modulo 2^32). Nothing here allocates: the
-// queue is intrusive and the block table is a fixed array.
+// Sequence arithmetic is wire::SeqNum throughout (modulo 2^32). Memory: most connections never
+// see a segment out of order, so the queue's state (the queue, the byte counts and the block
+// table) is allocated by the first insert() and kept until clear() (connection teardown): a
+// queue that was never used costs a pointer, the limit and the counters. Otherwise nothing
+// allocates: the queue is intrusive and the block table a fixed array, so a lossy connection
+// does not allocate per recovery episode.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 
 #include "ustack/buf/packet_queue.h"
@@ -36,10 +41,11 @@
 namespace ustack::transport {
 
 // TcpExt counters (Linux names) kept by the queue; the engine adds them to TcpMib.
+// Per queue, 32 bits (they wrap): the stack-wide TcpMib counters are the 64-bit ones.
 struct TcpOfoStats {
-  uint64_t ofo_queue = 0;  // TCPOFOQueue: segments put on the queue
-  uint64_t ofo_drop = 0;   // TCPOFODrop: segments dropped because the memory limit was hit
-  uint64_t ofo_merge = 0;  // TCPOFOMerge: segments dropped because their data was all queued
+  uint32_t ofo_queue = 0;  // TCPOFOQueue: segments put on the queue
+  uint32_t ofo_drop = 0;   // TCPOFODrop: segments dropped because the memory limit was hit
+  uint32_t ofo_merge = 0;  // TCPOFOMerge: segments dropped because their data was all queued
 };
 
 // What insert() did with the segment (the engine picks a drop reason / D-SACK from it).
@@ -55,8 +61,9 @@ class TcpOfoQueue {
   using SackBlock = wire::SackBlock;
   static constexpr size_t kMaxSackBlocks = wire::kTcpMaxSackBlocks;
 
-  explicit TcpOfoQueue(size_t mem_limit = std::numeric_limits<size_t>::max())
-      : mem_limit_(mem_limit) {}
+  explicit TcpOfoQueue(size_t mem_limit = std::numeric_limits<size_t>::max()) {
+    set_mem_limit(mem_limit);
+  }
   TcpOfoQueue(const TcpOfoQueue&) = delete;
   TcpOfoQueue& operator=(const TcpOfoQueue&) = delete;
 
@@ -74,12 +81,15 @@ class TcpOfoQueue {
   // `max` is 3 when the segment carries timestamps, 4 otherwise.
   size_t sack_blocks(std::span<SackBlock> out, size_t max = kMaxSackBlocks) const;
 
-  bool empty() const { return q_.empty(); }
-  size_t bytes() const { return bytes_; }        // payload octets queued
-  size_t segments() const { return q_.size(); }  // buffers queued
-  size_t mem() const { return mem_; }            // capacity charged (truesize)
+  bool empty() const { return st_ == nullptr || st_->q.empty(); }
+  size_t bytes() const { return st_ ? st_->bytes : 0; }        // payload octets queued
+  size_t segments() const { return st_ ? st_->q.size() : 0; }  // buffers queued
+  size_t mem() const { return st_ ? st_->mem : 0; }            // capacity charged (truesize)
   size_t mem_limit() const { return mem_limit_; }
-  void set_mem_limit(size_t limit) { mem_limit_ = limit; }
+  // Kept in 32 bits (saturating): no queue holds 4 GiB, a receive buffer is at most 2 GiB.
+  void set_mem_limit(size_t limit) {
+    mem_limit_ = static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX));
+  }
   // First and one-past-last queued sequence numbers; only meaningful when !empty().
   wire::SeqNum first_seq() const;
   wire::SeqNum last_end_seq() const;
@@ -95,19 +105,23 @@ class TcpOfoQueue {
   static wire::SeqNum end_of(PacketBuffer* p) {
     return seq_of(p) + static_cast<uint32_t>(p->len());
   }
+  // What a used queue holds (allocated by the first insert(), freed by clear()).
+  struct State {
+    PacketQueue q;
+    size_t bytes = 0;
+    size_t mem = 0;
+    std::array<SackBlock, kMaxSackBlocks> sacks{};  // maximal queued ranges, most recent first
+    size_t num_sacks = 0;
+  };
   PacketPtr unlink(PacketBuffer* p);
   wire::SeqNum run_start(PacketBuffer* node) const;
   void sack_new_range(PacketBuffer* node, PacketBuffer* prev);
   void sack_erase(size_t i);
   void sack_remove(wire::SeqNum rcv_nxt);
 
-  PacketQueue q_;
-  size_t bytes_ = 0;
-  size_t mem_ = 0;
-  size_t mem_limit_;
+  std::unique_ptr<State> st_;
+  uint32_t mem_limit_ = 0;
   TcpOfoStats stats_;
-  std::array<SackBlock, kMaxSackBlocks> sacks_{};  // maximal queued ranges, most recent first
-  size_t num_sacks_ = 0;
 };
 
 }  // namespace ustack::transport

@@ -8,19 +8,21 @@
 
 namespace ustack::transport {
 
-RttEstimator::RttEstimator(const RttConfig& cfg) : cfg_(cfg) {
-  USTACK_ASSERT(cfg_.min_rto > Duration::zero() && cfg_.min_rto <= cfg_.max_rto,
+const RttConfig RttEstimator::kDefault{};
+
+RttEstimator::RttEstimator(const RttConfig& cfg) : cfg_(&cfg) {
+  USTACK_ASSERT(cfg_->min_rto > Duration::zero() && cfg_->min_rto <= cfg_->max_rto,
                 "RttConfig: need 0 < min_rto <= max_rto");
-  base_rto_ = clamp(cfg_.initial_rto);  // RFC 6298 §2.1
+  base_rto_ = clamp(cfg_->initial_rto);  // RFC 6298 §2.1
 }
 
 Duration RttEstimator::clamp(Duration d) const {
-  return std::clamp(d, cfg_.min_rto, cfg_.max_rto);  // RFC 6298 §2.4 (min), §2.5 (max)
+  return std::clamp(d, cfg_->min_rto, cfg_->max_rto);  // RFC 6298 §2.4 (min), §2.5 (max)
 }
 
 void RttEstimator::sample(Duration rtt) {
   // Cap at the maximum RTO: a longer sample is an error and would overflow 8*R.
-  const int64_t r = std::clamp<int64_t>(rtt.nanos(), 1, cfg_.max_rto.nanos());
+  const int64_t r = std::clamp<int64_t>(rtt.nanos(), 1, cfg_->max_rto.nanos());
   if (!has_sample_) {
     // RFC 6298 §2.2: SRTT <- R, RTTVAR <- R/2.
     srtt8_ = r << 3;
@@ -37,7 +39,7 @@ void RttEstimator::sample(Duration rtt) {
     srtt8_ = srtt8_ - (srtt8_ >> 3) + r;
   }
   // RTO <- SRTT + max(G, K*RTTVAR); K*RTTVAR = 4*RTTVAR = rttvar4_.
-  const int64_t var = std::max(cfg_.granularity.nanos(), rttvar4_);
+  const int64_t var = std::max(cfg_->granularity.nanos(), rttvar4_);
   base_rto_ = clamp(Duration::ns((srtt8_ >> 3) + var));
   reset_backoff();
 }
@@ -45,16 +47,16 @@ void RttEstimator::sample(Duration rtt) {
 void RttEstimator::backoff() {
   // RFC 6298 §5.5: RTO <- RTO * 2, up to the maximum. Stop counting once capped so the shift
   // in rto() can never overflow.
-  if (rto() < cfg_.max_rto) ++backoff_;
+  if (rto() < cfg_->max_rto) ++backoff_;
 }
 
 void RttEstimator::syn_timeout_fallback() {
-  if (!has_sample_) base_rto_ = clamp(cfg_.syn_fallback_rto);
+  if (!has_sample_) base_rto_ = clamp(cfg_->syn_fallback_rto);
 }
 
 Duration RttEstimator::rto() const {
   int64_t v = base_rto_.nanos();
-  const int64_t max = cfg_.max_rto.nanos();
+  const int64_t max = cfg_->max_rto.nanos();
   for (uint32_t i = 0; i < backoff_ && v < max; ++i) v = v > max / 2 ? max : v * 2;
   return Duration::ns(std::min(v, max));
 }

@@ -57,8 +57,11 @@ class RttEstimator {
   // K in RFC 6298 §2.
   static constexpr int64_t kK = 4;
 
-  RttEstimator() : RttEstimator(RttConfig{}) {}
+  RttEstimator() : RttEstimator(kDefault) {}
+  // Keeps a reference to `cfg` (a TCP socket's is its layer's TcpConfig::rtt), which must
+  // outlive the estimator: one per connection would cost 40 bytes each.
   explicit RttEstimator(const RttConfig& cfg);
+  explicit RttEstimator(RttConfig&&) = delete;
 
   // One RTT measurement (RFC 6298 §2.2 for the first, §2.3 after). Non-positive samples are
   // taken as 1 ns (a clock that cannot go backwards still gives 0 for a sub-tick RTT). Also
@@ -82,12 +85,13 @@ class RttEstimator {
   bool has_sample() const { return has_sample_; }
   uint32_t backoff_count() const { return backoff_; }
   RttInfo info() const;
-  const RttConfig& config() const { return cfg_; }
+  const RttConfig& config() const { return *cfg_; }
 
  private:
+  static const RttConfig kDefault;
   Duration clamp(Duration d) const;
 
-  RttConfig cfg_;
+  const RttConfig* cfg_;
   int64_t srtt8_ = 0;     // 8 * SRTT, ns (Linux srtt_us)
   int64_t rttvar4_ = 0;   // 4 * RTTVAR, ns (Linux mdev_us / rttvar_us)
   Duration base_rto_;     // clamp(SRTT + max(G, K*RTTVAR)), or the initial RTO

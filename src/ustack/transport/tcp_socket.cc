@@ -15,17 +15,23 @@ namespace ustack::transport {
 
 using wire::SeqNum;
 
+namespace {
+// A keepalive time as the socket keeps it: whole ms in 32 bits (49 days).
+uint32_t duration_ms32(Duration d) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(d.millis(), 0, UINT32_MAX));
+}
+}  // namespace
+
 TcpSocket::TcpSocket(TcpLayer& layer, size_t rcvbuf, size_t sndbuf)
     : layer_(layer),
-      ka_idle_(layer.cfg_.keepalive_time),
-      ka_intvl_(layer.cfg_.keepalive_intvl),
-      ka_cnt_(layer.cfg_.keepalive_probes),
-      rcvbuf_(rcvbuf),
-      sndbuf_(sndbuf),
       ofo_(2 * rcvbuf),
       rtt_(layer.cfg_.rtt),
-      cc_(make_congestion_control(layer.cfg_.congestion)) {
-  if (!cc_) cc_ = make_congestion_control("newreno");
+      rcvbuf_(static_cast<uint32_t>(std::min<size_t>(rcvbuf, INT32_MAX))),
+      sndbuf_(static_cast<uint32_t>(std::min<size_t>(sndbuf, INT32_MAX))),
+      ka_idle_ms_(duration_ms32(layer.cfg_.keepalive_time)),
+      ka_intvl_ms_(duration_ms32(layer.cfg_.keepalive_intvl)),
+      ka_cnt_(static_cast<uint8_t>(std::clamp(layer.cfg_.keepalive_probes, 0, 255))) {
+  if (!cc_.set(layer.cfg_.congestion)) cc_.set("newreno");
   cc_->init(mss_cache_);  // re-initialised with the real MSS once established
   rtx_timer_.bind<&TcpSocket::on_rtx_timer>(this);
   delack_timer_.bind<&TcpSocket::on_delack_timer>(this);
@@ -37,7 +43,7 @@ TcpSocket::~TcpSocket() {
   layer_.unhash(*this);
   layer_.release_port(*this);
   if (parent_ != nullptr) {
-    auto& q = parent_->accept_q_;
+    auto& q = parent_->listen_->accept_q;
     for (auto& c : q)
       if (c == this) c = nullptr;
   }
@@ -52,7 +58,7 @@ Result<void, int> TcpSocket::bind(wire::Ipv4Addr addr, uint16_t port) {
 
 Result<void, int> TcpSocket::listen(int backlog) {
   if (state_ == TcpState::kListen) {
-    backlog_ = std::clamp(backlog, 1, layer_.cfg_.somaxconn);
+    listen_->backlog = std::clamp(backlog, 1, layer_.cfg_.somaxconn);
     return Ok();
   }
   if (state_ != TcpState::kClosed || hashed_) return Err{EINVAL};
@@ -74,7 +80,8 @@ Result<void, int> TcpSocket::listen(int backlog) {
     layer_.reuseport_keyed_ = true;
   }
   // Linux: backlog <= 0 still admits one connection; capped by somaxconn.
-  backlog_ = std::clamp(backlog, 1, layer_.cfg_.somaxconn);
+  listen_ = std::make_unique<ListenState>();
+  listen_->backlog = std::clamp(backlog, 1, layer_.cfg_.somaxconn);
   state_ = TcpState::kListen;
   listeners.push_back(this);
   return Ok();
@@ -82,11 +89,12 @@ Result<void, int> TcpSocket::listen(int backlog) {
 
 Result<TcpSocket*, int> TcpSocket::accept() {
   if (state_ != TcpState::kListen) return Err{EINVAL};
-  while (accept_head_ < accept_q_.size()) {
-    TcpSocket* c = accept_q_[accept_head_++];
-    if (accept_head_ == accept_q_.size()) {
-      accept_q_.clear();
-      accept_head_ = 0;
+  ListenState& ls = *listen_;
+  while (ls.accept_head < ls.accept_q.size()) {
+    TcpSocket* c = ls.accept_q[ls.accept_head++];
+    if (ls.accept_head == ls.accept_q.size()) {
+      ls.accept_q.clear();
+      ls.accept_head = 0;
     }
     if (c == nullptr) continue;  // freed while queued
     c->parent_ = nullptr;
@@ -273,7 +281,7 @@ void TcpSocket::close_now(Instant now) {
       break;
   }
   const bool unread = rx_available() > 0;
-  if (unread || (linger_ && linger_->nanos() == 0)) {
+  if (unread || linger_ns_ == 0) {
     // RFC 9293 §3.10.4 ABORT and RFC 2525 §2.17: closing with unread data (or SO_LINGER 0)
     // resets the connection so the peer knows its data was not read (Linux TCPAbortOnClose).
     if (unread) ++layer_.mib_.abort_on_close;
@@ -310,23 +318,24 @@ void TcpSocket::set_keepalive(bool on) {
     arm_keepalive(rcv_tstamp_);
   }
 }
-void TcpSocket::set_keepalive_idle(Duration d) { ka_idle_ = d; }
-void TcpSocket::set_keepalive_intvl(Duration d) { ka_intvl_ = d; }
-void TcpSocket::set_keepalive_count(int n) { ka_cnt_ = std::max(1, n); }
+void TcpSocket::set_keepalive_idle(Duration d) { ka_idle_ms_ = duration_ms32(d); }
+void TcpSocket::set_keepalive_intvl(Duration d) { ka_intvl_ms_ = duration_ms32(d); }
+// probes_out_ counts to it in 8 bits; Linux's TCP_KEEPCNT is at most 127.
+void TcpSocket::set_keepalive_count(int n) {
+  ka_cnt_ = static_cast<uint8_t>(std::clamp(n, 1, 255));
+}
 
 void TcpSocket::set_rcvbuf(size_t bytes) {
-  rcvbuf_ = std::clamp<size_t>(bytes, 2048, layer_.cfg_.rmem_max);
-  ofo_.set_mem_limit(2 * rcvbuf_);
+  rcvbuf_ = static_cast<uint32_t>(std::clamp<size_t>(bytes, 2048, layer_.rmem_max()));
+  ofo_.set_mem_limit(2 * size_t{rcvbuf_});
 }
 void TcpSocket::set_sndbuf(size_t bytes) {
-  sndbuf_ = std::clamp<size_t>(bytes, 4096, layer_.cfg_.wmem_max);
+  sndbuf_ = static_cast<uint32_t>(std::clamp<size_t>(bytes, 4096, layer_.wmem_max()));
 }
 
 Result<void, int> TcpSocket::set_congestion(std::string_view name) {
-  auto cc = make_congestion_control(name);
-  if (!cc) return Err{ENOENT};
-  if (tcp_synchronized(state_)) cc->init(mss_cache_);
-  cc_ = std::move(cc);
+  if (!cc_.set(name)) return Err{ENOENT};
+  if (tcp_synchronized(state_)) cc_->init(mss_cache_);
   return Ok();
 }
 std::string_view TcpSocket::congestion() const { return cc_->name(); }
@@ -340,7 +349,7 @@ size_t TcpSocket::tx_space() const { return sndbuf_ > write_bytes_ ? sndbuf_ - w
 uint32_t TcpSocket::poll_mask() const {
   uint32_t mask = 0;
   if (state_ == TcpState::kListen) {
-    return accept_head_ < accept_q_.size() ? kPollIn : 0;
+    return accept_queue_len() != 0 ? kPollIn : 0;
   }
   if ((shut_rd_ && shut_wr_) || state_ == TcpState::kClosed) mask |= kPollHup;
   if (fin_rcvd_ || shut_rd_) mask |= kPollIn | kPollRdHup;
@@ -358,7 +367,14 @@ uint32_t TcpSocket::poll_mask() const {
 }
 
 TcpInfo TcpSocket::info() const {
-  TcpInfo i = stats_;
+  TcpInfo i;
+  i.total_retrans = stats_.total_retrans;
+  i.bytes_acked = stats_.bytes_acked;
+  i.bytes_received = stats_.bytes_received;
+  i.bytes_sent = stats_.bytes_sent;
+  i.bytes_retrans = stats_.bytes_retrans;
+  i.segs_out = stats_.segs_out;
+  i.segs_in = segs_in_;
   i.state = state_;
   i.ca_state = rec_.state();
   i.retransmits = retransmits_;

@@ -62,13 +62,14 @@ struct RecvSequence {
 };
 
 // What the handshake negotiated (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
+// Ordered (and the flags bits) so that it packs into 16 bytes: every connection has one.
 struct TcpNegotiated {
-  uint16_t mss = 536;      // effective send MSS (the peer's MSS option, clamped by our PMTU)
-  bool wscale_ok = false;  // both sides sent Window Scale
-  bool sack_ok = false;    // both sides sent SACK-permitted
-  bool ts_ok = false;      // both sides sent Timestamps
-  uint32_t ts_recent = 0;  // TS.Recent (RFC 7323 §4.3): the peer's last valid TSval
-  Instant ts_recent_age;   // when TS.Recent was set (PAWS's 24-day rule, RFC 7323 §5.5)
+  Instant ts_recent_age;       // when TS.Recent was set (PAWS's 24-day rule, RFC 7323 §5.5)
+  uint32_t ts_recent = 0;      // TS.Recent (RFC 7323 §4.3): the peer's last valid TSval
+  uint16_t mss = 536;          // effective send MSS (the peer's MSS option, clamped by our PMTU)
+  bool wscale_ok : 1 = false;  // both sides sent Window Scale
+  bool sack_ok : 1 = false;    // both sides sent SACK-permitted
+  bool ts_ok : 1 = false;      // both sides sent Timestamps
 };
 
 // /proc/net/snmp "Tcp:" (RFC 4022 names) and the /proc/net/netstat "TcpExt:" counters the

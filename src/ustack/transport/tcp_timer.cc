@@ -25,7 +25,9 @@ void TcpSocket::arm_persist(Instant now) {
   layer_.wheel_.arm(rtx_timer_, now + rtt_.rto());
 }
 
-void TcpSocket::arm_keepalive(Instant now) { layer_.wheel_.arm(keepalive_timer_, now + ka_idle_); }
+void TcpSocket::arm_keepalive(Instant now) {
+  layer_.wheel_.arm(keepalive_timer_, now + keepalive_idle());
+}
 
 void TcpSocket::arm_fin_wait2(Instant now) {
   layer_.wheel_.arm(keepalive_timer_, now + layer_.cfg_.fin_timeout);
@@ -149,8 +151,8 @@ void TcpSocket::on_keepalive_timer(Instant now) {
     return;
   }
   const Duration idle = now - rcv_tstamp_;
-  if (idle < ka_idle_ && probes_out_ == 0) {
-    layer_.wheel_.arm(keepalive_timer_, rcv_tstamp_ + ka_idle_);
+  if (idle < keepalive_idle() && probes_out_ == 0) {
+    layer_.wheel_.arm(keepalive_timer_, rcv_tstamp_ + keepalive_idle());
     return;
   }
   if (probes_out_ >= ka_cnt_) {
@@ -166,7 +168,7 @@ void TcpSocket::on_keepalive_timer(Instant now) {
   // A keepalive is SEG.SEQ = SND.NXT - 1 with no data (RFC 1122 §4.2.3.6), which the peer
   // must answer with an ACK.
   send_control(now, TcpFlags{TcpFlag::kAck}, snd_.una + 0xffffffffu);
-  layer_.wheel_.arm(keepalive_timer_, now + ka_intvl_);
+  layer_.wheel_.arm(keepalive_timer_, now + keepalive_intvl());
 }
 
 }  // namespace ustack::transport
