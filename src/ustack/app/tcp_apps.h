@@ -143,6 +143,9 @@ class TcpSink final : public TcpService {
   static constexpr size_t kBufSize = 64 * 1024;
   TcpSink(stack::Stack& stack, ReportFn on_report);
   ~TcpSink() override;
+  // Count only, no SHA-256 (the report's sha256 is "none"): a benchmark's sink, as lwIP's and
+  // iperf's are. Set before start().
+  void set_count_only(bool on) { count_only_ = on; }
   std::string format() const { return format_stats(); }
 
  private:
@@ -152,6 +155,7 @@ class TcpSink final : public TcpService {
 
   ReportFn on_report_;
   std::vector<uint8_t> scratch_;  // one read buffer for every connection
+  bool count_only_ = false;
 };
 
 // Source: connect, send `bytes` of the pattern (app/tcp_pattern.h), shutdown(SHUT_WR), read
@@ -169,6 +173,9 @@ class TcpSource {
   // socket + connect. Errors are connect(2)'s (ENETUNREACH, EADDRNOTAVAIL...), or EINVAL when
   // already started; later errors come through the report.
   Result<void, int> start(Instant now, wire::Ipv4Addr addr, uint16_t port, uint64_t bytes);
+  // Send zeros and hash nothing (the report's sha256 is "none"): a benchmark's source, as
+  // lwIP's and iperf's are. Set before start().
+  void set_count_only(bool on) { count_only_ = on; }
   // Aborts a transfer in progress (RST); no report.
   void stop(Instant now);
 
@@ -193,6 +200,7 @@ class TcpSource {
   Sha256 sha_;
   TcpConnReport report_;
   std::vector<uint8_t> buf_;
+  bool count_only_ = false;
 };
 
 }  // namespace ustack::app

@@ -156,7 +156,9 @@ TcpSink::TcpSink(stack::Stack& stack, ReportFn on_report)
 
 TcpSink::~TcpSink() { stop(Instant::zero()); }
 
-void TcpSink::on_open(Conn& c) { c.sha = std::make_unique<Sha256>(); }
+void TcpSink::on_open(Conn& c) {
+  if (!count_only_) c.sha = std::make_unique<Sha256>();
+}
 
 void TcpSink::pump(Instant now, Conn& c) {
   for (;;) {
@@ -166,7 +168,7 @@ void TcpSink::pump(Instant now, Conn& c) {
       return finish(now, c, r.error());
     }
     if (*r == 0) return finish(now, c, 0);  // the peer's FIN: close (ours follows)
-    c.sha->update(std::span<const uint8_t>(scratch_.data(), *r));
+    if (c.sha) c.sha->update(std::span<const uint8_t>(scratch_.data(), *r));
     c.bytes += *r;
     stats_.bytes += *r;
   }
@@ -179,7 +181,7 @@ void TcpSink::on_finish(Instant now, Conn& c, int error) {
   rep.peer = c.sock->peer_addr();
   rep.peer_port = c.sock->peer_port();
   rep.bytes = c.bytes;
-  rep.sha256 = c.sha->finish_hex();
+  rep.sha256 = c.sha ? c.sha->finish_hex() : "none";
   rep.elapsed = now - c.accepted_at;
   rep.error = error;
   on_report_(rep);

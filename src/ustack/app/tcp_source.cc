@@ -53,13 +53,13 @@ void TcpSource::pump(Instant now) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(buf_.size(), total_ - sent_));
     n = std::min(n, sock_->tx_space());
     if (n == 0) break;
-    pattern_fill(sent_, std::span<uint8_t>(buf_.data(), n));
+    if (!count_only_) pattern_fill(sent_, std::span<uint8_t>(buf_.data(), n));
     auto r = sock_->send(now, std::span<const uint8_t>(buf_.data(), n));
     if (!r) {
       if (r.error() == EAGAIN) break;
       return end(now, r.error());
     }
-    sha_.update(std::span<const uint8_t>(buf_.data(), *r));
+    if (!count_only_) sha_.update(std::span<const uint8_t>(buf_.data(), *r));
     sent_ += *r;
     if (*r < n) break;
   }
@@ -86,7 +86,7 @@ void TcpSource::pump(Instant now) {
 void TcpSource::end(Instant now, int error) {
   done_ = true;
   report_.bytes = sent_;
-  report_.sha256 = sha_.finish_hex();
+  report_.sha256 = count_only_ ? "none" : sha_.finish_hex();
   report_.elapsed = now - started_;
   report_.error = error;
   TcpSocket* s = sock_;

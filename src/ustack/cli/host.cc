@@ -225,6 +225,7 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
       std::fprintf(out, "%s\n", r.line().c_str());
       std::fflush(out);
     });
+    tcp_sink->set_count_only(cfg.tcp_count_only);
     if (auto r = tcp_sink->start(*cfg.tcp_sink, tcp_opt); !r)
       return fail(err, fmt::format("--tcp-sink {}: {}", *cfg.tcp_sink, std::strerror(r.error())));
   }
@@ -249,6 +250,7 @@ int run_host(const HostConfig& cfg, std::FILE* out, std::FILE* err) {
       }
       runtime.stop();
     });
+    tcp_source->set_count_only(cfg.tcp_count_only);
     runtime.post([&, t](Instant now) {
       if (auto r = tcp_source->start(now, t.addr, t.port, t.bytes); !r) {
         std::fprintf(err, "ustack host: --tcp-source %s:%u: %s (%s)\n", t.addr.to_string().c_str(),

@@ -82,6 +82,7 @@ struct HostConfig {
   std::optional<uint16_t> tcp_sink;
   std::optional<TcpSourceTarget> tcp_source;  // the host exits when the transfer ends
   int tcp_backlog = 128;                      // listen(2) backlog of --tcp-echo/--tcp-sink
+  bool tcp_count_only = false;                // --tcp-sink/--tcp-source: no SHA-256, zeros
   bool tcp_pause_accept = false;              // the listeners never accept()
   std::optional<int64_t> tcp_time_wait_ms;    // TIME-WAIT length (default 60 s, as Linux)
   std::vector<Impairment> impairs;            // at most one per tap, plus one for all taps
@@ -122,6 +123,7 @@ class HostCommand {
   int tcp_sink_ = -1;
   std::string tcp_source_;
   int tcp_backlog_ = 128;
+  bool tcp_count_only_ = false;
   bool tcp_pause_accept_ = false;
   int64_t tcp_time_wait_ms_ = -1;
   std::vector<std::string> impairs_;

@@ -213,6 +213,8 @@ HostCommand::HostCommand(CLI::App& parent) {
   sub_->add_option("--tcp-source", tcp_source_,
                    "HOST:PORT:BYTES: send BYTES (K/M/G suffix) of a fixed pattern, then exit")
       ->allow_extra_args(false);
+  sub_->add_flag("--tcp-count-only", tcp_count_only_,
+                 "--tcp-sink counts bytes without SHA-256, --tcp-source sends zeros (benchmarks)");
   sub_->add_option("--tcp-backlog", tcp_backlog_,
                    "listen backlog of --tcp-echo/--tcp-sink (SYN and accept queues; default 128)")
       ->check(CLI::Range(1, 65535));
@@ -303,6 +305,7 @@ Result<HostConfig, std::string> HostCommand::config() const {
     c.tcp_source = *t;
   }
   c.tcp_backlog = tcp_backlog_;
+  c.tcp_count_only = tcp_count_only_;
   c.tcp_pause_accept = tcp_pause_accept_;
   if (tcp_time_wait_ms_ > 0) c.tcp_time_wait_ms = tcp_time_wait_ms_;
   for (const std::string& text : impairs_) {

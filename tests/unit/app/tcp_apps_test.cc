@@ -319,6 +319,28 @@ TEST_F(TcpAppsTest, SourceToSinkDigestsAgree) {
   EXPECT_TRUE(drained(Duration::s(5))) << a().tcp().format() << b().tcp().format();
 }
 
+// --tcp-count-only (a benchmark's peer): the source sends zeros, neither end hashes, and the
+// byte counts still agree.
+TEST_F(TcpAppsTest, CountOnlySourceSendsZerosAndNeitherEndHashes) {
+  std::vector<TcpConnReport> sunk;
+  TcpSink sink(b(), [&](const TcpConnReport& r) { sunk.push_back(r); });
+  sink.set_count_only(true);
+  ASSERT_TRUE(sink.start(9).ok());
+  std::optional<TcpConnReport> sent;
+  TcpSource src(a(), [&](const TcpConnReport& r) { sent = r; });
+  src.set_count_only(true);
+  constexpr uint64_t kBytes = 1'000'000;
+  ASSERT_TRUE(src.start(w_->now(), ip("10.0.0.2"), 9, kBytes).ok());
+  ASSERT_TRUE(run_until([&] { return sent.has_value() && !sunk.empty(); }, Duration::s(60)));
+  EXPECT_EQ(sent->error, 0) << errno_name(sent->error);
+  EXPECT_EQ(sent->bytes, kBytes);
+  EXPECT_EQ(sent->sha256, "none");
+  ASSERT_EQ(sunk.size(), 1u);
+  EXPECT_EQ(sunk[0].bytes, kBytes);
+  EXPECT_EQ(sunk[0].sha256, "none");
+  sink.stop(w_->now());
+}
+
 TEST_F(TcpAppsTest, SourceToSinkThroughTwoPercentLossEachWay) {
   sim::ConnectOptions o;
   dev::FaultInjectorConfig f;
