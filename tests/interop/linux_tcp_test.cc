@@ -272,6 +272,21 @@ class LinuxTcp : public OneHostTest {
     host_ = std::make_unique<HostProcess>(ns_, args, dir_.file("out"), dir_.file("err"));
     ASSERT_TRUE(host_->wait_ready()) << host_->err();
   }
+  // Linux's receiver for --tcp-source: socat on port 5001 piping into sha256sum, on a thread
+  // (`*sink` gets its output when `*listener` is joined); returns once the port listens. It
+  // binds before the TAP exists (INADDR_ANY in the namespace). Use with ASSERT_NO_FATAL_FAILURE.
+  void start_linux_sha_listener(CmdResult* sink, std::thread* listener) {
+    *listener = std::thread([this, sink] {
+      *sink = ns_.exec("timeout 300 socat -u TCP-LISTEN:5001,reuseaddr STDOUT | sha256sum");
+    });
+    bool listening = false;
+    for (int i = 0; i < 500 && !listening; ++i) {
+      listening = !ns_.exec("ss -Hltn 'sport = :5001'").output.empty();
+      if (!listening) std::this_thread::sleep_for(10ms);
+    }
+    if (!listening) listener->join();  // socat failed: do not leave a joinable thread behind
+    ASSERT_TRUE(listening);
+  }
   // OneHostTest::stop_host with the TCP pcap checks (expect_tcp_pcap_clean).
   void stop_tcp_host(std::string* out) {
     ASSERT_NE(host_, nullptr);
@@ -332,17 +347,9 @@ TEST_F(LinuxTcp, BulkLinuxSocatToSinkDigestMatches) {
 
 TEST_F(LinuxTcp, BulkSourceToLinuxSocatDigestMatches) {
   const uint64_t n = bulk_bytes();
-  // The Linux listener binds before the TAP exists (INADDR_ANY in the namespace).
   CmdResult sink;
-  std::thread listener([&] {
-    sink = ns_.exec("timeout 300 socat -u TCP-LISTEN:5001,reuseaddr STDOUT | sha256sum");
-  });
-  bool listening = false;
-  for (int i = 0; i < 500 && !listening; ++i) {
-    listening = !ns_.exec("ss -Hltn 'sport = :5001'").output.empty();
-    if (!listening) std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(listening);
+  std::thread listener;
+  ASSERT_NO_FATAL_FAILURE(start_linux_sha_listener(&sink, &listener));
   const auto t0 = Clock::now();
   start_host_on_ready_tap({"--tcp-source", std::string(kLinux) + ":5001:" + std::to_string(n),
                            "--pcap-snaplen", "128"});
@@ -422,15 +429,8 @@ TEST_F(LinuxTcp, BulkOffloadLinuxSocatToSinkGsoFramesCrossWhole) {
 TEST_F(LinuxTcp, BulkOffloadSourceToLinuxSocatTsoFramesCrossWhole) {
   const uint64_t n = kOffloadBytes;
   CmdResult sink;
-  std::thread listener([&] {
-    sink = ns_.exec("timeout 300 socat -u TCP-LISTEN:5001,reuseaddr STDOUT | sha256sum");
-  });
-  bool listening = false;
-  for (int i = 0; i < 500 && !listening; ++i) {
-    listening = !ns_.exec("ss -Hltn 'sport = :5001'").output.empty();
-    if (!listening) std::this_thread::sleep_for(10ms);
-  }
-  ASSERT_TRUE(listening);
+  std::thread listener;
+  ASSERT_NO_FATAL_FAILURE(start_linux_sha_listener(&sink, &listener));
   const auto t0 = Clock::now();
   start_host_on_ready_tap({"--tap-offload", "--tcp-source",
                            std::string(kLinux) + ":5001:" + std::to_string(n), "--pcap-snaplen",
